@@ -1,0 +1,1 @@
+"""Parsers, staging and quarantine: landing files in, typed Parquet with lineage out."""

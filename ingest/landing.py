@@ -1,0 +1,60 @@
+"""The landing layout: where each feed's files arrive (documented in docs/landing.md).
+
+Both the generator and the parsers build paths here, so the layout has one definition.
+
+    landing/<year>/<feed>/<term>/LA<nnn>/<yyyy>_<term>_<table>.csv   termly census, one return per LA
+    landing/<year>/<feed>/<feed>_<year>.csv                          annual key stage files
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from npd.periods import AcademicYear, Term
+
+_LA_DIR = re.compile(r"^LA(\d{3})$")
+
+
+def period_dir(landing: Path, feed: str, year: AcademicYear, term: Term | None = None) -> Path:
+    base = landing / year.slug / feed
+    return base / Term(term).value if term else base
+
+
+def census_return_dir(landing: Path, year: AcademicYear, term: Term, la_code: int) -> Path:
+    return period_dir(landing, "school_census", year, term) / f"LA{la_code:03d}"
+
+
+def census_file_prefix(year: AcademicYear, term: Term) -> str:
+    """COLLECT exports are named by the calendar year of census day, e.g. 2025_spring."""
+    return f"{year.census_date(term).year}_{Term(term).value}"
+
+
+def census_table_path(
+    landing: Path, year: AcademicYear, term: Term, la_code: int, table: str
+) -> Path:
+    prefix = census_file_prefix(year, term)
+    return census_return_dir(landing, year, term, la_code) / f"{prefix}_{table}.csv"
+
+
+def annual_file_path(landing: Path, feed: str, year: AcademicYear, suffix: str = "csv") -> Path:
+    return period_dir(landing, feed, year) / f"{feed}_{year.slug}.{suffix}"
+
+
+def la_of_return(return_dir: Path) -> int | None:
+    """The LA code a return folder is named for (LA202 -> 202), if it follows the layout."""
+    match = _LA_DIR.match(return_dir.name)
+    return int(match.group(1)) if match else None
+
+
+def find_table_file(return_dir: Path, table: str, suffix: str = "csv") -> Path | None:
+    """The file holding one table of a return: <anything>_<table>.<suffix> or <table>.<suffix>."""
+    candidates = sorted(
+        p
+        for p in return_dir.iterdir()
+        if p.is_file() and (p.name == f"{table}.{suffix}" or p.name.endswith(f"_{table}.{suffix}"))
+    )
+    if len(candidates) > 1:
+        names = ", ".join(p.name for p in candidates)
+        raise ValueError(f"{return_dir}: more than one file for table {table!r}: {names}")
+    return candidates[0] if candidates else None

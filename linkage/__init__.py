@@ -1,0 +1,1 @@
+"""Identifier checks, the pupil master index, deterministic and probabilistic linkage."""

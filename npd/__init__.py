@@ -1,0 +1,1 @@
+"""Application shell of the linked pupil database: settings, periods, CLI and the run steps."""
