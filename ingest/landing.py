@@ -48,11 +48,18 @@ def la_of_return(return_dir: Path) -> int | None:
 
 
 def find_table_file(return_dir: Path, table: str, suffix: str = "csv") -> Path | None:
-    """The file holding one table of a return: <anything>_<table>.<suffix> or <table>.<suffix>."""
+    """The file holding one table of a return: <table>.<suffix>, <prefix>_<table>.<suffix>
+    (census exports) or <table>_<year>.<suffix> (annual files)."""
     candidates = sorted(
         p
         for p in return_dir.iterdir()
-        if p.is_file() and (p.name == f"{table}.{suffix}" or p.name.endswith(f"_{table}.{suffix}"))
+        if p.is_file()
+        and p.name.endswith(f".{suffix}")
+        and (
+            p.name == f"{table}.{suffix}"
+            or p.name.endswith(f"_{table}.{suffix}")
+            or re.fullmatch(rf"{re.escape(table)}_\d{{4}}-\d{{2}}\.{suffix}", p.name)
+        )
     )
     if len(candidates) > 1:
         names = ", ".join(p.name for p in candidates)

@@ -1,0 +1,138 @@
+"""Typing rules as SQL: one typed expression and one failure reason per declared field.
+
+Raw values arrive as text. Each field of a TableSpec becomes a typed column and,
+where its value cannot be typed, a reason naming the source field. Reasons quote
+the offending value only for fields that cannot identify a child.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.spec import FieldSpec, TableSpec
+from linkage.identifiers import sql_uln_valid, sql_upn_status
+from npd.codes import codelist, mapping, sql_case, sql_literal
+from npd.duck import quote_ident
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "name": "VARCHAR",
+    "upn": "VARCHAR",
+    "uln": "VARCHAR",
+    "code": "VARCHAR",
+    "postcode": "VARCHAR",
+    "date": "DATE",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+}
+_TRUE = ("true", "t", "1", "y", "yes")
+_FALSE = ("false", "f", "0", "n", "no")
+
+
+@dataclass(frozen=True)
+class TypedColumn:
+    name: str
+    expr: str
+
+
+def _reason(fld: FieldSpec, condition: str, problem: str, raw: str) -> str:
+    """SQL for a reason string, emitted only where condition holds."""
+    text = f"{sql_literal(fld.source + ': ' + problem)}"
+    if fld.shows_value:
+        text = f"{text} || ' (value ' || left({raw}, 40) || ')'"
+    else:
+        text = f"{text} || ' (value withheld)'"
+    return f"CASE WHEN {condition} THEN {text} END"
+
+
+def _typed(fld: FieldSpec, raw: str) -> tuple[str, str | None]:
+    """Typed expression and the condition under which typing failed (None: cannot fail)."""
+    if fld.type == "date":
+        formats = fld.formats or ("%Y-%m-%d",)
+        tries = ", ".join(f"try_strptime({raw}, {sql_literal(f)})" for f in formats)
+        expr = f"CAST(coalesce({tries}) AS DATE)" if len(formats) > 1 else f"CAST({tries} AS DATE)"
+        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+    if fld.type == "int":
+        as_double = f"TRY_CAST({raw} AS DOUBLE)"
+        expr = (
+            f"(CASE WHEN {as_double} = trunc({as_double}) AND abs({as_double}) < 9e15 "
+            f"THEN CAST({as_double} AS BIGINT) END)"
+        )
+        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+    if fld.type == "float":
+        expr = f"TRY_CAST({raw} AS DOUBLE)"
+        return expr, f"{raw} IS NOT NULL AND ({expr} IS NULL OR isnan({expr}))"
+    if fld.type == "bool":
+        t = ", ".join(sql_literal(v) for v in _TRUE)
+        f = ", ".join(sql_literal(v) for v in _FALSE)
+        expr = f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+    if fld.type == "postcode":
+        squashed = f"regexp_replace(upper({raw}), '\\s+', '', 'g')"
+        expr = (
+            f"(CASE WHEN length({squashed}) BETWEEN 5 AND 7 "
+            f"THEN left({squashed}, length({squashed}) - 3) || ' ' || right({squashed}, 3) "
+            f"ELSE {squashed} END)"
+        )
+        return expr, None
+    if fld.type == "code" and fld.harmonise:
+        expr = sql_case(mapping(fld.harmonise), raw)
+        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+    if fld.type == "code" and fld.codelist and fld.invalid == "quarantine":
+        return raw, f"{raw} IS NOT NULL AND NOT {codelist(fld.codelist).sql_valid(raw)}"
+    return raw, None
+
+
+def _problem(fld: FieldSpec) -> str:
+    if fld.type == "date":
+        return f"not a date in the expected format ({fld.formats[0] if fld.formats else '%Y-%m-%d'})"
+    if fld.type == "int":
+        return "not a whole number"
+    if fld.type == "float":
+        return "not a number"
+    if fld.type == "bool":
+        return "not a yes/no value"
+    return "not a known code"
+
+
+def typed_select(table: TableSpec, header: list[str]) -> tuple[list[TypedColumn], list[str]]:
+    """Typed columns and reason expressions for a table whose file has the given header.
+
+    Absent optional columns become typed NULLs; absent required columns are a file-level
+    problem the caller reports, and their values count as missing here.
+    """
+    present = {h.strip().lower(): h for h in header}
+    columns: list[TypedColumn] = []
+    reasons: list[str] = []
+    for fld in table.fields:
+        sql_type = SQL_TYPES[fld.type]
+        actual = present.get(fld.source.lower())
+        if actual is None:
+            columns.append(TypedColumn(fld.name, f"CAST(NULL AS {sql_type})"))
+            _identifier_extras(fld, "CAST(NULL AS VARCHAR)", columns)
+            continue
+        raw = f"NULLIF(trim({quote_ident(actual)}), '')"
+        if fld.upper or fld.type in ("upn", "uln"):
+            raw = f"upper({raw})"
+        expr, failed = _typed(fld, raw)
+        columns.append(TypedColumn(fld.name, expr))
+        _identifier_extras(fld, raw, columns)
+        if failed:
+            reasons.append(_reason(fld, failed, _problem(fld), raw))
+        if fld.required:
+            reasons.append(_reason(fld, f"{raw} IS NULL", "required value missing", raw))
+    return columns, reasons
+
+
+def _identifier_extras(fld: FieldSpec, raw: str, columns: list[TypedColumn]) -> None:
+    """UPN fields carry their check status; ULN fields their validity."""
+    if fld.type == "upn":
+        columns.append(TypedColumn(f"{fld.name}_status", sql_upn_status(raw)))
+    elif fld.type == "uln":
+        columns.append(TypedColumn(f"{fld.name}_valid", sql_uln_valid(raw)))
+
+
+def empty_typed_columns(table: TableSpec) -> list[TypedColumn]:
+    """The typed schema of a table with no rows (for returns that lack an optional table)."""
+    return typed_select(table, [])[0]

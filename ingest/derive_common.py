@@ -1,0 +1,39 @@
+"""SQL pieces every feed's derivation shares: record keys, age, NC year, code groupings."""
+
+from __future__ import annotations
+
+from npd.codes import language_group_major_sql, mapping, sql_case
+from npd.periods import AcademicYear
+
+
+def record_key(alias: str) -> str:
+    """Stable record key: the source file and line, unique within a partition."""
+    return f"{alias}._source_file || '#' || {alias}._source_row"
+
+
+def age_start_of_year(dob: str, year: AcademicYear) -> str:
+    """Age on 31 August before the academic year, which sets the national curriculum year."""
+    return f"({year.start} - year({dob}) - CASE WHEN month({dob}) >= 9 THEN 1 ELSE 0 END)"
+
+
+def expected_ncyear(age: str) -> str:
+    return (
+        f"(CASE WHEN {age} = 2 THEN 'N1' WHEN {age} = 3 THEN 'N2' WHEN {age} = 4 THEN 'R' "
+        f"WHEN {age} BETWEEN 5 AND 18 THEN CAST({age} - 4 AS VARCHAR) END)"
+    )
+
+
+def ethnicity_columns(expr: str) -> str:
+    """Main code, NPD major group: extended codes fold into their main code."""
+    main = sql_case(mapping("ethnicity_main"), expr)
+    major = sql_case(mapping("ethnic_group_major"), main, default="'UNCL'")
+    return f"{main} AS ethnicity_main, {major} AS ethnic_group_major"
+
+
+def language_group(expr: str) -> str:
+    return f"{language_group_major_sql(expr)} AS language_group_major"
+
+
+def la_from_return(alias: str) -> str:
+    """LA code from a return folder named LA<nnn>, for returns without a school table."""
+    return f"TRY_CAST(regexp_extract({alias}._return, '^LA(\\d{{3}})$', 1) AS INTEGER)"

@@ -1,0 +1,141 @@
+"""The stage step: a partition's landing files to typed Parquet, quarantine and accounts.
+
+Output, under var/staging/<feed>/<year>/<term|annual>/:
+    tables/<table>.parquet   typed rows with lineage (_load_id, _source_file, _source_row, _return)
+    quarantine.parquet       rows that could not be typed, with reason and raw text
+    records.parquet          the feed's unit records (e.g. one per pupil on roll)
+    stage_report.json        per-file accounts: rows read = staged + quarantined
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from ingest.accounting import StageReport
+from ingest.errors import InputError
+from ingest.feeds import DeriveContext, get_feed
+from ingest.landing import find_table_file, period_dir
+from ingest.spec import load_spec
+from ingest.staging import StagingSession, staged_name
+from npd.config import Settings
+from npd.duck import local_duckdb, scalar, sql_str
+from npd.partition import Partition
+
+REPORT = "stage_report.json"
+
+
+def stage(settings: Settings, partition: Partition) -> StageReport:
+    """Stage every return of a partition. Raises InputError if the period has no landing folder."""
+    started = time.perf_counter()
+    feed = get_feed(partition.feed)
+    spec = load_spec(partition.feed).for_year(partition.year)
+    source_dir = period_dir(settings.landing_dir, partition.feed, partition.year, partition.term)
+    if not source_dir.is_dir():
+        raise InputError(
+            _relative(source_dir, settings.landing_dir), "no landing folder for this period"
+        )
+    returns = _returns(source_dir)
+    checksums = {
+        _relative(p, settings.landing_dir): _sha256(p)
+        for r in returns
+        for p in sorted(r.iterdir())
+        if p.is_file()
+    }
+    load_id = _load_id(partition, checksums)
+    out = partition.staging_dir(settings)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "tables").mkdir(parents=True)
+
+    with local_duckdb(settings.tmp_dir) as con:
+        session = StagingSession(con, settings.landing_dir, load_id)
+        present: list[tuple[str, str]] = []
+        for return_dir in returns:
+            for table in spec.tables.values():
+                path = find_table_file(return_dir, table.name)
+                if path is None:
+                    source = f"{_relative(return_dir, settings.landing_dir)}/<{table.name}>"
+                    session.record_missing(source, table, table.required)
+                    continue
+                session.stage_csv(path, table, return_dir.name, spec.encoding)
+                present.append((return_dir.name, table.name))
+        con.register(
+            "returned_tables_view",
+            pa.table({"_return": [p[0] for p in present], "source_table": [p[1] for p in present]}),
+        )
+        con.execute("CREATE TABLE returned_tables AS SELECT * FROM returned_tables_view")
+        feed.derive()(con, DeriveContext(partition.year, partition.term, load_id))
+        for table in spec.tables:
+            _copy(con, staged_name(table), out / "tables" / f"{table}.parquet")
+        _copy(con, "quarantine", out / "quarantine.parquet")
+        _copy(con, "records", out / "records.parquet")
+        records = scalar(con, "SELECT count(*) FROM records")
+        reasons = con.execute(
+            "SELECT source_table || ': ' || regexp_replace(reason, ' \\(.*', '') AS r, count(*) "
+            "FROM quarantine GROUP BY r ORDER BY r"
+        ).fetchall()
+
+    report = StageReport(
+        feed=partition.feed,
+        academic_year=partition.year.label,
+        term=partition.term_value,
+        load_id=load_id,
+        files=session.accounts,
+        records=records,
+        quarantine_reasons={r: n for r, n in reasons},
+        blocking=[
+            m
+            for f in session.accounts
+            if f.status in ("rejected", "missing") and spec.tables[f.table].required
+            for m in f.messages
+        ],
+        inputs=checksums,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    report.write(out / REPORT)
+    return report
+
+
+def read_report(settings: Settings, partition: Partition) -> StageReport:
+    path = partition.staging_dir(settings) / REPORT
+    if not path.exists():
+        raise FileNotFoundError(f"{partition.label} has not been staged (no {REPORT})")
+    return StageReport.read(path)
+
+
+def _returns(source_dir: Path) -> list[Path]:
+    """Each subfolder is one return (e.g. one per LA); a folder of files is itself one return."""
+    subdirs = sorted(p for p in source_dir.iterdir() if p.is_dir())
+    return subdirs or [source_dir]
+
+
+def _copy(con, table: str, path: Path) -> None:
+    con.execute(f"COPY {table} TO {sql_str(path)} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_id(partition: Partition, checksums: dict[str, str]) -> str:
+    """Deterministic: the same inputs always give the same load id, so reruns are identical."""
+    digest = hashlib.sha256()
+    for name, checksum in sorted(checksums.items()):
+        digest.update(f"{name}\0{checksum}\n".encode())
+    return f"{partition.feed}-{partition.year.slug}-{partition.term_slug}-{digest.hexdigest()[:12]}"
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name

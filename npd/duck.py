@@ -1,0 +1,55 @@
+"""A local DuckDB engine for work inside a step (staging, linking, minimising).
+
+Steps do their heavy lifting in an in-memory DuckDB that spills to var/tmp, so
+memory stays bounded as inputs grow and no per-row Python runs on hot paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+
+def threads() -> int:
+    return int(os.environ.get("NPD_THREADS") or os.cpu_count() or 2)
+
+
+def memory_limit() -> str:
+    return os.environ.get("NPD_DUCKDB_MEMORY") or "8GB"
+
+
+@contextmanager
+def local_duckdb(tmp_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "threads": threads(),
+            "memory_limit": memory_limit(),
+            "temp_directory": str(tmp_dir),
+            "preserve_insertion_order": True,
+        },
+    )
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str | os.PathLike[str]) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """One value from a query, fetched fully: DuckDB 2.0 refuses new work on a connection
+    while a result is only partly read."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
