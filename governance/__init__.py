@@ -1,1 +1,1 @@
-"""governance."""
+"""Pseudonymisation, minimisation, and (later) disclosure control, access and audit."""

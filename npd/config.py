@@ -55,7 +55,7 @@ class Settings:
             home=base,
             landing_dir=Path(env.get("NPD_LANDING_DIR") or base / "landing").resolve(),
             warehouse_url=env.get("NPD_WAREHOUSE_URL") or _duckdb_url(base / "warehouse.duckdb"),
-            identity_url=env.get("NPD_IDENTITY_URL") or _duckdb_url(base / "identity.duckdb"),
+            identity_url=env.get("NPD_IDENTITY_URL") or _duckdb_url(base / "identity_store.duckdb"),
         )
 
     def ensure_dirs(self) -> None:

@@ -1,1 +1,1 @@
-"""warehouse."""
+"""Warehouse access: engines from SQLAlchemy URLs, DDL from the catalogue, atomic partition loads."""

@@ -1,0 +1,281 @@
+"""The pupil master index and deterministic linkage: UPN, then former UPN, then ULN.
+
+Person ids are allocated once and kept in the identity store with every
+identifier seen for the person, so they are stable across terms, years and
+reruns. New persons in a batch are numbered in identifier order, so the same
+inputs in the same order always give the same ids.
+
+The work runs in a local DuckDB; the identity store (DuckDB or PostgreSQL, by
+URL) is only asked for the identifiers this batch carries and told what is new.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from linkage.fallback import RESULT_SCHEMA, Fallback, NoFallback
+from npd.duck import local_duckdb, scalar, sql_str
+from warehouse.bulk import create_temp, query_arrow
+from warehouse.engine import ensure_schema, open_engine
+from warehouse.load import append, replace_partition
+from warehouse_schema.catalogue import load_catalogue
+
+MODEL_VERSION = "deterministic-1"
+USABLE_UPN = "('valid', 'temporary')"
+LINKED = "linked.parquet"
+
+
+@dataclass
+class LinkReport:
+    feed: str
+    academic_year: str
+    term: str | None
+    load_id: str
+    records: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    counts: list[tuple[str, bool, int]] = field(default_factory=list)  # method, new person, records
+    new_persons: int = 0
+    new_identifiers: int = 0
+    conflicts: int = 0  # identifiers of one record already held by different persons
+    fallback: str = "none"
+    seconds: float = 0.0
+
+    @property
+    def linked(self) -> int:
+        return sum(n for m, n in self.by_method.items() if m != "unlinked")
+
+    @property
+    def link_rate(self) -> float:
+        return self.linked / self.records if self.records else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "linked": self.linked, "link_rate": round(self.link_rate, 6)}
+
+
+def _has(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    cols = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    return column in cols
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, records: Path) -> None:
+    """Load records with uniform identifier columns, whatever the feed carries."""
+    con.execute(f"CREATE TABLE src AS SELECT * FROM read_parquet({sql_str(records)})")
+    upn = "upn" if _has(con, "src", "upn") else "CAST(NULL AS VARCHAR)"
+    upn_status = "upn_status" if _has(con, "src", "upn_status") else "'missing'"
+    former = "former_upn" if _has(con, "src", "former_upn") else "CAST(NULL AS VARCHAR)"
+    former_status = "former_upn_status" if _has(con, "src", "former_upn_status") else "'missing'"
+    uln = "uln" if _has(con, "src", "uln") else "CAST(NULL AS VARCHAR)"
+    uln_valid = "uln_valid" if _has(con, "src", "uln_valid") else "false"
+    con.execute(
+        f"""
+        CREATE TABLE ids AS
+        SELECT record_key,
+               CASE WHEN {upn_status} IN {USABLE_UPN} THEN {upn} END AS upn_key,
+               CASE WHEN {former_status} IN {USABLE_UPN} THEN {former} END AS former_key,
+               CASE WHEN coalesce({uln_valid}, false) THEN {uln} END AS uln_key
+        FROM src
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE cand AS
+        SELECT DISTINCT 'UPN' AS id_type, upn_key AS id_value FROM ids WHERE upn_key IS NOT NULL
+        UNION SELECT DISTINCT 'UPN', former_key FROM ids WHERE former_key IS NOT NULL
+        UNION SELECT DISTINCT 'ULN', uln_key FROM ids WHERE uln_key IS NOT NULL
+        """
+    )
+
+
+def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
+    """Known persons first (UPN, former UPN, ULN), then one new person per unseen identifier."""
+    con.execute(
+        """
+        CREATE TABLE known_links AS
+        SELECT i.record_key, u.person_id AS upn_pid, f.person_id AS former_pid, l.person_id AS uln_pid,
+               i.upn_key, i.former_key, i.uln_key
+        FROM ids i
+        LEFT JOIN known u ON u.id_type = 'UPN' AND u.id_value = i.upn_key
+        LEFT JOIN known f ON f.id_type = 'UPN' AND f.id_value = i.former_key
+        LEFT JOIN known l ON l.id_type = 'ULN' AND l.id_value = i.uln_key
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TABLE new_keys AS
+        SELECT key_type, key_value, {next_id} - 1 + row_number() OVER (ORDER BY key_type, key_value) AS person_id
+        FROM (
+            SELECT DISTINCT
+                   CASE WHEN upn_key IS NOT NULL THEN 'UPN' WHEN former_key IS NOT NULL THEN 'UPN'
+                        ELSE 'ULN' END AS key_type,
+                   coalesce(upn_key, former_key, uln_key) AS key_value
+            FROM known_links
+            WHERE coalesce(upn_pid, former_pid, uln_pid) IS NULL
+              AND coalesce(upn_key, former_key, uln_key) IS NOT NULL
+        )
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TABLE assigned AS
+        SELECT k.record_key,
+               coalesce(k.upn_pid, k.former_pid, k.uln_pid, n.person_id) AS person_id,
+               CASE WHEN k.upn_pid IS NOT NULL THEN 'upn'
+                    WHEN k.former_pid IS NOT NULL THEN 'former_upn'
+                    WHEN k.uln_pid IS NOT NULL THEN 'uln'
+                    WHEN k.upn_key IS NOT NULL THEN 'upn'
+                    WHEN k.former_key IS NOT NULL THEN 'former_upn'
+                    WHEN k.uln_key IS NOT NULL THEN 'uln'
+                    ELSE 'unlinked' END AS link_method,
+               CASE WHEN coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL THEN 1.0 END
+                   AS match_probability,
+               CASE WHEN coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL
+                    THEN {sql_str(MODEL_VERSION)} END AS model_version,
+               n.person_id IS NOT NULL AS new_person,
+               (k.upn_pid IS NOT NULL AND k.former_pid IS NOT NULL AND k.upn_pid <> k.former_pid)
+                 OR (coalesce(k.upn_pid, k.former_pid) IS NOT NULL AND k.uln_pid IS NOT NULL
+                     AND coalesce(k.upn_pid, k.former_pid) <> k.uln_pid) AS conflict
+        FROM known_links k
+        LEFT JOIN new_keys n
+          ON n.key_value = coalesce(k.upn_key, k.former_key, k.uln_key)
+         AND n.key_type = CASE WHEN coalesce(k.upn_key, k.former_key) IS NOT NULL THEN 'UPN' ELSE 'ULN' END
+         AND coalesce(k.upn_pid, k.former_pid, k.uln_pid) IS NULL
+        """
+    )
+
+
+def _apply_fallback(con: duckdb.DuckDBPyConnection, fallback: Fallback, feed: str, next_id: int) -> None:
+    con.execute(
+        "CREATE TABLE unlinked AS SELECT s.* FROM src s JOIN assigned a USING (record_key) "
+        "WHERE a.link_method = 'unlinked'"
+    )
+    placed = fallback.link(con, "unlinked", feed).cast(RESULT_SCHEMA)
+    if placed.num_rows == 0:
+        return
+    con.register("placed_view", placed)
+    con.execute(
+        f"""
+        CREATE TABLE placed AS
+        SELECT record_key,
+               coalesce(person_id, {next_id} - 1 + row_number() OVER (
+                   PARTITION BY person_id IS NULL ORDER BY record_key)) AS person_id,
+               link_method, match_probability, model_version, coalesce(new_person, false) AS new_person
+        FROM placed_view
+        """
+    )
+    con.execute(
+        """
+        UPDATE assigned AS a SET person_id = p.person_id, link_method = p.link_method,
+               match_probability = p.match_probability, model_version = p.model_version,
+               new_person = p.new_person
+        FROM placed p WHERE a.record_key = p.record_key AND a.link_method = 'unlinked'
+        """
+    )
+
+
+def _new_identifiers(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
+    """Identifiers this batch teaches the index: each unseen identifier goes to its record's person."""
+    con.execute(
+        f"""
+        CREATE TABLE new_ids AS
+        SELECT id_type, id_value, min(person_id) AS person_id, {sql_str(load_id)} AS first_load_id
+        FROM (
+            SELECT 'UPN' AS id_type, i.upn_key AS id_value, a.person_id FROM ids i JOIN assigned a USING (record_key)
+            UNION ALL SELECT 'UPN', i.former_key, a.person_id FROM ids i JOIN assigned a USING (record_key)
+            UNION ALL SELECT 'ULN', i.uln_key, a.person_id FROM ids i JOIN assigned a USING (record_key)
+        ) x
+        WHERE id_value IS NOT NULL AND person_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM known k WHERE k.id_type = x.id_type AND k.id_value = x.id_value)
+        GROUP BY id_type, id_value
+        ORDER BY id_type, id_value
+        """
+    )
+
+
+def _record_identity(con: duckdb.DuckDBPyConnection, feed: str, year: str, term: str | None) -> pa.Table:
+    table = load_catalogue().table("identity.record_identity")
+    available = {r[0] for r in con.execute("DESCRIBE src").fetchall()}
+    partition = {"feed": sql_str(feed), "academic_year": sql_str(year),
+                 "term": sql_str(term) if term else "CAST(NULL AS VARCHAR)", "load_id": "s._load_id"}
+    linked = {"person_id", "link_method", "match_probability", "model_version", "new_person"}
+    parts = []
+    for col in table.column_names:
+        if col in partition:
+            parts.append(f"{partition[col]} AS {col}")
+        elif col in linked:
+            parts.append(f"a.{col}")
+        elif col in available:
+            parts.append(f"s.{col}")
+    return con.sql(
+        f"SELECT {', '.join(parts)} FROM src s JOIN assigned a USING (record_key) ORDER BY s.record_key"
+    ).to_arrow_table()
+
+
+def link_records(
+    records: Path,
+    out: Path,
+    identity_url: str,
+    tmp_dir: Path,
+    feed: str,
+    academic_year: str,
+    term: str | None,
+    load_id: str,
+    fallback: Fallback | None = None,
+) -> LinkReport:
+    """Link a partition's records to the master index; write them with person ids to `out`."""
+    started = time.perf_counter()
+    fallback = fallback or NoFallback()
+    catalogue = load_catalogue()
+    report = LinkReport(feed=feed, academic_year=academic_year, term=term, load_id=load_id,
+                        fallback=fallback.name)
+    with local_duckdb(tmp_dir) as con, open_engine(identity_url) as engine, engine.begin() as conn:
+        _prepare(con, records)
+        ensure_schema(conn, "identity")
+        create_temp(conn, "_candidates", con.sql("SELECT * FROM cand").to_arrow_table())
+        known = query_arrow(
+            conn,
+            "SELECT p.id_type, p.id_value, p.person_id FROM identity.person_identifier p "
+            "JOIN _candidates c ON c.id_type = p.id_type AND c.id_value = p.id_value",
+        )
+        con.register("known_view", known.cast(pa.schema(
+            [("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())])))
+        con.execute("CREATE TABLE known AS SELECT * FROM known_view")
+        next_id = int(conn.execute(sa.text(
+            "SELECT coalesce(max(person_id), 0) + 1 FROM identity.person")).scalar_one())
+        _assign(con, next_id)
+        _apply_fallback(con, fallback, feed, next_id + scalar(con, "SELECT count(*) FROM new_keys"))
+        _new_identifiers(con, load_id)
+
+        persons = con.sql(
+            f"SELECT DISTINCT person_id, {sql_str(load_id)} AS first_load_id FROM assigned "
+            "WHERE new_person ORDER BY person_id"
+        ).to_arrow_table()
+        append(conn, catalogue.table("identity.person"), persons)
+        append(conn, catalogue.table("identity.person_identifier"), con.sql("SELECT * FROM new_ids").to_arrow_table())
+        replace_partition(
+            conn,
+            catalogue.table("identity.record_identity"),
+            {"feed": feed, "academic_year": academic_year, "term": term},
+            _record_identity(con, feed, academic_year, term),
+        )
+        con.execute(
+            f"COPY (SELECT s.*, a.person_id, a.link_method, a.match_probability, a.model_version, "
+            f"a.new_person FROM src s JOIN assigned a USING (record_key) ORDER BY s._source_file, "
+            f"s._source_row) TO {sql_str(out)} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        report.records = scalar(con, "SELECT count(*) FROM assigned")
+        report.by_method = dict(con.execute(
+            "SELECT link_method, count(*) FROM assigned GROUP BY 1 ORDER BY 1").fetchall())
+        report.counts = [tuple(r) for r in con.execute(
+            "SELECT link_method, new_person, count(*) FROM assigned GROUP BY 1, 2 ORDER BY 1, 2").fetchall()]
+        report.new_persons = persons.num_rows
+        report.new_identifiers = scalar(con, "SELECT count(*) FROM new_ids")
+        report.conflicts = scalar(con, "SELECT count(*) FROM assigned WHERE conflict")
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report

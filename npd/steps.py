@@ -1,0 +1,204 @@
+"""The pipeline steps as plain functions: stage, validate, link, load, and a whole period.
+
+The CLI, the Airflow DAGs and the tests call these same functions. Each step finds
+its input from the previous step under the partition's staging folder, records
+its outcome in the audit schema, and returns a small JSON-safe summary (counts,
+never identifiers) fit for XCom.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.errors import InputError, PartitionBlocked
+from npd import audit
+from npd.config import Settings
+from npd.partition import Partition
+
+log = logging.getLogger(__name__)
+
+VALIDATION = "validation.json"
+LINK_REPORT = "link_report.json"
+LOAD_REPORT = "load_report.json"
+
+
+@dataclass
+class RunState:
+    load_id: str | None = None
+    message: str | None = None
+
+
+def safe_message(exc: BaseException) -> str:
+    """Messages we write ourselves are identifier-free; others are reduced to their type."""
+    if isinstance(exc, InputError | PartitionBlocked | FileNotFoundError | ValueError | KeyError):
+        return str(exc).splitlines()[0][:2000]
+    return f"{type(exc).__name__} (see the task log)"
+
+
+@contextmanager
+def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[RunState]:
+    """Record the step's run (succeeded, blocked or failed) in audit.load_run."""
+    state = RunState()
+    started = audit.now()
+    run_id = f"{step}-{uuid.uuid4().hex[:12]}"
+    try:
+        yield state
+    except PartitionBlocked as exc:
+        audit.record_run(settings, partition, run_id=run_id, step=step, status="blocked",
+                         message=safe_message(exc), load_id=state.load_id, started_at=started)
+        raise
+    except Exception as exc:
+        audit.record_run(settings, partition, run_id=run_id, step=step, status="failed",
+                         message=safe_message(exc), load_id=state.load_id, started_at=started)
+        raise
+    audit.record_run(settings, partition, run_id=run_id, step=step, status="succeeded",
+                     message=state.message, load_id=state.load_id, started_at=started)
+
+
+def _settings(settings: Settings | None) -> Settings:
+    settings = settings or Settings.from_env()
+    settings.ensure_dirs()
+    return settings
+
+
+def _read_json(path, what: str) -> dict[str, Any]:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} is missing ({path.name}): run the previous step first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def stage(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
+    """Landing files to typed Parquet and quarantine; blocked if a required file is unusable."""
+    from ingest.stage import stage as stage_files
+
+    settings = _settings(settings)
+    with recorded(settings, partition, "stage") as run:
+        report = stage_files(settings, partition)
+        run.load_id = report.load_id
+        audit.record_stage(settings, partition, report)
+        if report.blocking:
+            raise PartitionBlocked(f"{partition.label} blocked at staging: " + "; ".join(report.blocking))
+        run.message = f"{report.records} records staged, {report.rows_quarantined} rows quarantined"
+    return {
+        "partition": partition.key, "load_id": report.load_id, "rows_read": report.rows_read,
+        "rows_staged": report.rows_staged, "rows_quarantined": report.rows_quarantined,
+        "records": report.records, "seconds": report.seconds,
+    }
+
+
+def validate(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
+    """Run the feed's suite on the staged records; a critical failure blocks the partition."""
+    import pyarrow.parquet as pq
+
+    from expectations.runner import validate_records
+    from ingest.feeds import get_feed
+    from ingest.stage import read_report
+
+    settings = _settings(settings)
+    with recorded(settings, partition, "validate") as run:
+        started = time.perf_counter()
+        report = read_report(settings, partition)
+        run.load_id = report.load_id
+        folder = partition.staging_dir(settings)
+        records = pq.read_table(folder / "records.parquet")
+        suite = get_feed(partition.feed).suite
+        run_name = f"{partition.key}/{report.load_id}/{audit.now():%Y%m%dT%H%M%S}"
+        params = {"academic_year": partition.year.label, "census_term": partition.term_value}
+        outcome = validate_records(records, suite, gx_dir=settings.gx_dir, run_name=run_name, params=params)
+        result = outcome.to_dict()
+        audit.record_validation(settings, partition, run_id=run_name, load_id=report.load_id,
+                                suite=suite, results=result["results"])
+        summary = {
+            "partition": partition.key, "load_id": report.load_id, "success": outcome.success,
+            "critical_failures": len(outcome.critical_failures),
+            "warnings": len(outcome.warnings_failed), "rows": records.num_rows,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        (folder / VALIDATION).write_text(json.dumps({**summary, "outcome": result}, indent=2, default=str))
+        if not outcome.success:
+            raise PartitionBlocked(f"{partition.label} blocked by validation: {outcome.describe()}")
+        run.message = f"{summary['warnings']} warning(s)"
+    return summary
+
+
+def link(partition: Partition, settings: Settings | None = None, fallback=None) -> dict[str, Any]:
+    """Give every record a person in the master index (UPN, former UPN, ULN, then fallback)."""
+    from linkage.master_index import LINKED, link_records
+
+    settings = _settings(settings)
+    with recorded(settings, partition, "link") as run:
+        folder = partition.staging_dir(settings)
+        validation = _read_json(folder / VALIDATION, f"validation of {partition.label}")
+        run.load_id = validation["load_id"]
+        if not validation["success"]:
+            raise PartitionBlocked(f"{partition.label} failed validation: it is not linked")
+        with audit.store_lock(settings):
+            report = link_records(
+                folder / "records.parquet", folder / LINKED, settings.identity_url, settings.tmp_dir,
+                partition.feed, partition.year.label, partition.term_value, validation["load_id"],
+                fallback=fallback or _fallback(),
+            )
+        audit.record_links(settings, partition, report.load_id, report.counts)
+        (folder / LINK_REPORT).write_text(json.dumps(report.to_dict(), indent=2))
+        run.message = f"{report.linked} of {report.records} records linked"
+    return {"partition": partition.key, **report.to_dict()}
+
+
+def _fallback():
+    """The configured fallback linker (none until the probabilistic linker is enabled)."""
+    from linkage.fallback import NoFallback
+
+    return NoFallback()
+
+
+def load(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
+    """Minimise and pseudonymise linked records and replace the partition in the warehouse."""
+    from warehouse.research import load_research
+
+    settings = _settings(settings)
+    with recorded(settings, partition, "load") as run:
+        folder = partition.staging_dir(settings)
+        linked = _read_json(folder / LINK_REPORT, f"linkage of {partition.label}")
+        run.load_id = linked["load_id"]
+        loaded = load_research(settings, partition, linked["load_id"])
+        (folder / LOAD_REPORT).write_text(json.dumps(loaded, indent=2))
+        run.message = ", ".join(f"{n} rows into {t}" for t, n in loaded["tables"].items())
+    return {"partition": partition.key, **loaded}
+
+
+STEPS: dict[str, Callable[..., dict[str, Any]]] = {
+    "stage": stage, "validate": validate, "link": link, "load": load,
+}
+
+
+@dataclass
+class PeriodResult:
+    partition: Partition
+    status: str  # loaded | blocked | failed
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    message: str | None = None
+
+
+def run_period(partition: Partition, settings: Settings | None = None) -> PeriodResult:
+    """All four steps for one partition. A blocked or failed partition stops there, and says why."""
+    settings = _settings(settings)
+    result = PeriodResult(partition=partition, status="loaded")
+    for name, step in STEPS.items():
+        try:
+            result.steps[name] = step(partition, settings)
+        except PartitionBlocked as exc:
+            result.status, result.message = "blocked", safe_message(exc)
+            log.warning("%s", result.message)
+            return result
+        except Exception as exc:
+            result.status, result.message = "failed", f"{name}: {safe_message(exc)}"
+            log.error("%s failed at %s: %s", partition.label, name, safe_message(exc))
+            return result
+    return result

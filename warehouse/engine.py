@@ -1,0 +1,46 @@
+"""Engines for the warehouse and the identity store, from SQLAlchemy URLs.
+
+DuckDB (embedded default) and PostgreSQL (production) are reached the same way.
+Engines use no connection pool so an embedded DuckDB file is released as soon as
+a step ends, letting the next step or process open it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from warehouse_schema.catalogue import load_catalogue
+
+
+def dialect_of(url: str) -> str:
+    return sa.make_url(url).get_backend_name()
+
+
+@contextmanager
+def open_engine(url: str) -> Iterator[sa.Engine]:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, poolclass=NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def ensure_schema(conn: sa.Connection, store: str) -> None:
+    """Create the store's schemas and tables from the catalogue if absent (idempotent)."""
+    catalogue = load_catalogue()
+    for schema in catalogue.schemas(store):
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    catalogue.metadata(store).create_all(conn, checkfirst=True)
+
+
+def table_exists(conn: sa.Connection, key: str) -> bool:
+    schema, name = key.split(".", 1)
+    return sa.inspect(conn).has_table(name, schema=schema)

@@ -1,0 +1,44 @@
+"""Atomic, idempotent partition replacement.
+
+Within one transaction the partition's old rows are deleted and the new rows
+inserted: a rerun of the same input gives the same table, and a failure rolls
+back to the previous partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from warehouse.bulk import insert_arrow
+from warehouse_schema.catalogue import Table, conform
+
+
+def partition_filter(table: Table, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """WHERE clause for the partition; a NULL partition value matches NULL."""
+    missing = [c for c in table.partition_by if c not in values]
+    if missing:
+        raise ValueError(f"{table.key}: partition value(s) missing for {', '.join(missing)}")
+    clauses, params = [], {}
+    for i, col in enumerate(table.partition_by):
+        if values[col] is None:
+            clauses.append(f'"{col}" IS NULL')
+        else:
+            clauses.append(f'"{col}" = :p{i}')
+            params[f"p{i}"] = values[col]
+    return " AND ".join(clauses) or "TRUE", params
+
+
+def replace_partition(conn: sa.Connection, table: Table, values: dict[str, Any], data: pa.Table) -> int:
+    """Replace one partition inside the caller's transaction. Returns rows inserted."""
+    rows = conform(table, data)
+    where, params = partition_filter(table, values)
+    conn.execute(sa.text(f'DELETE FROM "{table.schema}"."{table.name}" WHERE {where}'), params)
+    return insert_arrow(conn, table.schema, table.name, rows)
+
+
+def append(conn: sa.Connection, table: Table, data: pa.Table) -> int:
+    """Append rows (history tables such as audit.load_run)."""
+    return insert_arrow(conn, table.schema, table.name, conform(table, data))

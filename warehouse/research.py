@@ -1,0 +1,76 @@
+"""Load a partition's research tables: minimised and pseudonymised as the catalogue says.
+
+The research rows are built in a local DuckDB (the key joins as a one-row table),
+then the partition is replaced in the warehouse in one transaction together with
+its audit.partition_load row, so a failure leaves the previous partition whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from governance.keys import load_key
+from governance.minimise import research_select
+from governance.pseudonymise import KEY_TABLE, register_key
+from ingest.feeds import get_feed
+from linkage.master_index import LINKED
+from npd import audit
+from npd.config import Settings
+from npd.duck import local_duckdb, sql_str
+from npd.partition import Partition
+from warehouse.load import replace_partition
+from warehouse_schema.catalogue import load_catalogue
+
+
+def partition_values(partition: Partition, columns: tuple[str, ...]) -> dict[str, Any]:
+    known = {
+        "feed": partition.feed,
+        "academic_year": partition.year.label,
+        "census_term": partition.term_value,
+        "term": partition.term_value,
+    }
+    return {c: known[c] for c in columns}
+
+
+def build_research(settings: Settings, partition: Partition) -> dict[str, pa.Table]:
+    """The research rows for each of the feed's research tables, from the linked records."""
+    catalogue = load_catalogue()
+    linked = partition.staging_dir(settings) / LINKED
+    if not linked.exists():
+        raise FileNotFoundError(f"{partition.label} has no linked records: run the link step first")
+    key = load_key(settings)
+    built: dict[str, pa.Table] = {}
+    with local_duckdb(settings.tmp_dir) as con:
+        register_key(con, key)
+        for table_key in get_feed(partition.feed).research_tables:
+            table = catalogue.table(table_key)
+            built[table_key] = con.sql(
+                f"SELECT {research_select(table)} FROM read_parquet({sql_str(linked)}) r "
+                f"CROSS JOIN {KEY_TABLE} k ORDER BY r._source_file, r._source_row"
+            ).to_arrow_table()
+    return built
+
+
+def load_research(settings: Settings, partition: Partition, load_id: str) -> dict[str, Any]:
+    built = build_research(settings, partition)
+    catalogue = load_catalogue()
+    loaded: dict[str, int] = {}
+    with audit.warehouse(settings) as conn:
+        for table_key, data in built.items():
+            table = catalogue.table(table_key)
+            loaded[table_key] = replace_partition(
+                conn, table, partition_values(partition, table.partition_by), data
+            )
+        bookkeeping = catalogue.table("audit.partition_load")
+        rows = [
+            {**partition_values(partition, bookkeeping.partition_by), "research_table": t,
+             "load_id": load_id, "rows_loaded": n, "loaded_at": audit.now()}
+            for t, n in loaded.items()
+        ]
+        replace_partition(
+            conn, bookkeeping, partition_values(partition, bookkeeping.partition_by),
+            pa.Table.from_pylist(rows, schema=bookkeeping.arrow_schema()),
+        )
+    return {"load_id": load_id, "tables": loaded}
