@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from npd.periods import TERMS, AcademicYear, Term
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class DeriveContext:
     load_id: str
 
 
-Derive = Callable[[duckdb.DuckDBPyConnection, DeriveContext], None]
+Derive = Callable[["duckdb.DuckDBPyConnection", DeriveContext], Any]
 
 
 @dataclass(frozen=True)

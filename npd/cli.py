@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,15 +13,29 @@ import typer
 from npd.periods import AcademicYear
 
 app = typer.Typer(
-    help="Linked pupil database pipeline (synthetic data only).",
+    help="Linked pupil database pipeline (synthetic data only). Start with `npd demo`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+key_app = typer.Typer(help="The pseudonymisation key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 
 YearsOpt = Annotated[
     str, typer.Option("--years", help="Academic years, first..last, e.g. 2022/23..2024/25")
 ]
+FeedArg = Annotated[str, typer.Argument(help="Feed: school_census or ks2")]
+YearOpt = Annotated[str, typer.Option("--year", "-y", help="Academic year, e.g. 2024/25")]
+TermOpt = Annotated[
+    str | None, typer.Option("--term", "-t", help="Census term (termly feeds): autumn, spring, summer")
+]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress")] = False) -> None:
+    from npd.logs import configure
+
+    configure(logging.INFO if verbose else logging.WARNING)
 
 
 def parse_years(text: str) -> list[AcademicYear]:
@@ -28,28 +45,163 @@ def parse_years(text: str) -> list[AcademicYear]:
     return year_range(first, last or first)
 
 
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
 @app.command()
 def synth(
     pupils: Annotated[int, typer.Option(help="Pupils on roll in the first year")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files)")] = 2024,
     years: YearsOpt = "2022/23..2024/25",
     out: Annotated[Path | None, typer.Option(help="Landing folder (default: var/landing)")] = None,
+    plant: Annotated[
+        list[str] | None,
+        typer.Option(help="Planted defect feed:year:term:LAnnn:field:rate:kind (repeatable)"),
+    ] = None,
 ) -> None:
-    """Generate a synthetic population and write its landing files and ground truth."""
+    """Generate a synthetic population: landing files, and the ground truth kept apart."""
     from npd.config import Settings
     from synth.generate import generate
 
     settings = Settings.from_env()
-    landing = out or settings.landing_dir
     summary = generate(
-        landing_dir=landing,
+        landing_dir=out or settings.landing_dir,
         truth_dir=settings.truth_dir,
         pupils=pupils,
         seed=seed,
         years=parse_years(years),
+        plants=plant or None,
     )
     typer.echo(summary.describe())
 
 
+@app.command()
+def demo(
+    pupils: Annotated[int, typer.Option(help="Pupils on roll in the first year")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 2024,
+    years: YearsOpt = "2022/23..2024/25",
+    keep: Annotated[bool, typer.Option(help="Keep what var/ already holds instead of starting afresh")] = False,
+) -> None:
+    """Generate a population and run every feed and period into the embedded warehouse."""
+    from npd.demo import run_demo
+
+    result = run_demo(pupils=pupils, seed=seed, years=parse_years(years), fresh=not keep)
+    if any(r.status == "failed" for r in result.results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    feed: FeedArg,
+    year: YearOpt,
+    term: TermOpt = None,
+    step: Annotated[
+        str, typer.Option(help="One step (stage, validate, link, load) or all")
+    ] = "all",
+) -> None:
+    """Run one partition (a feed's year and term) through the pipeline, or one step of it."""
+    from ingest.errors import InputError, PartitionBlocked
+    from npd.partition import Partition
+    from npd.steps import STEPS, run_period, safe_message
+
+    try:
+        partition = Partition.of(feed, year, term)
+    except (KeyError, ValueError) as exc:
+        _fail(str(exc).strip("'\""), 2)
+    if step == "all":
+        result = run_period(partition)
+        typer.echo(json.dumps({"partition": partition.key, "status": result.status,
+                               "message": result.message, "steps": result.steps}, indent=2, default=str))
+        if result.status != "loaded":
+            raise typer.Exit(1)
+        return
+    if step not in STEPS:
+        _fail(f"unknown step {step!r}: choose from {', '.join(STEPS)} or all", 2)
+    try:
+        typer.echo(json.dumps(STEPS[step](partition), indent=2, default=str))
+    except (InputError, PartitionBlocked, FileNotFoundError) as exc:
+        _fail(safe_message(exc))
+
+
+@app.command()
+def summary() -> None:
+    """Per feed and period: rows read, staged, quarantined, loaded, and link rates."""
+    from npd.config import Settings
+    from npd.summary import period_lines, render
+
+    settings = Settings.from_env()
+    render(period_lines(settings), settings)
+
+
+@app.command()
+def quarantine(feed: FeedArg, year: YearOpt, term: TermOpt = None) -> None:
+    """Why rows of a partition were quarantined: file, line and reason (values withheld)."""
+    import duckdb
+
+    from npd.config import Settings
+    from npd.duck import sql_str
+    from npd.partition import Partition
+
+    settings = Settings.from_env()
+    partition = Partition.of(feed, year, term)
+    path = partition.staging_dir(settings) / "quarantine.parquet"
+    if not path.exists():
+        _fail(f"{partition.label} has not been staged")
+    rows = duckdb.sql(
+        f"SELECT _source_file, _source_row, reason FROM read_parquet({sql_str(path)}) "
+        "ORDER BY _source_file, _source_row"
+    ).fetchall()
+    if not rows:
+        typer.echo(f"{partition.label}: nothing quarantined")
+    for source, line, reason in rows:
+        typer.echo(f"{source}:{line}: {reason}")
+
+
+@app.command()
+def docs() -> None:
+    """Rebuild the Great Expectations Data Docs from the kept validation results."""
+    from expectations.runner import build_data_docs
+    from npd.config import Settings
+
+    typer.echo(build_data_docs(Settings.from_env().gx_dir))
+
+
+@app.command()
+def catalogue(
+    markdown: Annotated[Path | None, typer.Option(help="Write the catalogue as Markdown here")] = None,
+) -> None:
+    """Check the column catalogue and list its tables (or write it out as Markdown)."""
+    from warehouse_schema.catalogue import load_catalogue
+    from warehouse_schema.docs import catalogue_markdown
+
+    cat = load_catalogue()
+    if markdown:
+        markdown.write_text(catalogue_markdown(cat), encoding="utf-8")
+        typer.echo(f"wrote {markdown}")
+        return
+    for table in cat.tables.values():
+        tiers = sorted({c.tier for c in table.columns})
+        typer.echo(f"{table.key:32} {table.store:9} {len(table.columns):3} columns, tiers {tiers}")
+
+
+@key_app.command("init")
+def key_init() -> None:
+    """Create a local development key under var/secrets (never for production)."""
+    from governance.keys import create_dev_key
+    from npd.config import Settings
+
+    path, created = create_dev_key(Settings.from_env())
+    typer.echo(f"{'created' if created else 'kept existing'} development key at {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -186,11 +186,17 @@ class PeriodResult:
     message: str | None = None
 
 
-def run_period(partition: Partition, settings: Settings | None = None) -> PeriodResult:
+def run_period(
+    partition: Partition,
+    settings: Settings | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> PeriodResult:
     """All four steps for one partition. A blocked or failed partition stops there, and says why."""
     settings = _settings(settings)
     result = PeriodResult(partition=partition, status="loaded")
     for name, step in STEPS.items():
+        if on_step:
+            on_step(name)
         try:
             result.steps[name] = step(partition, settings)
         except PartitionBlocked as exc:
