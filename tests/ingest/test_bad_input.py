@@ -1,0 +1,165 @@
+"""Bad input: each case gets a message naming file, row and field; nothing is lost."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from ingest.errors import InputError, PartitionBlocked
+from ingest.stage import stage
+from linkage.identifiers import make_upns
+from npd import steps
+from npd.config import Settings
+from npd.partition import Partition
+
+PARTITION = Partition.of("school_census", "2024/25", "spring")
+ROWS = 6
+
+
+def _fixture_rows(shared_fixtures: Path) -> tuple[list[str], list[list[str]]]:
+    with (shared_fixtures / "school_census" / "2025_spring_pupilonroll.csv").open(encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        rows = [next(reader) for _ in range(ROWS)]
+    upns = make_upns(np.full(ROWS, 202), np.full(ROWS, 2001), np.full(ROWS, 19), np.arange(ROWS))
+    for row, upn in zip(rows, upns, strict=True):
+        row[header.index("upn")] = str(upn)
+    return header, rows
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+def _return_file(settings: Settings) -> Path:
+    return settings.landing_dir / "2024-25" / "school_census" / "spring" / "LA202" / "2025_spring_pupilonroll.csv"
+
+
+def _quarantine(settings: Settings) -> list[tuple]:
+    path = PARTITION.staging_dir(settings) / "quarantine.parquet"
+    return duckdb.sql(f"SELECT _source_file, _source_row, reason, raw FROM '{path}' ORDER BY 2").fetchall()
+
+
+def _account(report):
+    (account,) = [f for f in report.files if f.table == "pupilonroll"]
+    assert account.balanced, account
+    return account
+
+
+def test_a_period_with_no_landing_folder_names_the_folder(settings: Settings) -> None:
+    with pytest.raises(InputError, match=r"2024-25/school_census/spring: no landing folder"):
+        stage(settings, PARTITION)
+
+
+def test_a_missing_required_table_blocks_the_partition(settings: Settings, shared_fixtures: Path) -> None:
+    folder = _return_file(settings).parent
+    folder.mkdir(parents=True)
+    (folder / "2025_spring_senneeds.csv").write_text("pupilonrolltableid,sentype\n", encoding="utf-8")
+    report = stage(settings, PARTITION)
+    assert report.blocking == [
+        "2024-25/school_census/spring/LA202/<pupilonroll>: required table pupilonroll is missing from the return"
+    ]
+    with pytest.raises(PartitionBlocked, match="required table pupilonroll is missing"):
+        steps.stage(PARTITION, settings)
+
+
+def test_a_missing_required_column_rejects_the_file_and_keeps_every_row(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    drop = header.index("dob")
+    _write(_return_file(settings), [h for i, h in enumerate(header) if i != drop],
+           [[v for i, v in enumerate(r) if i != drop] for r in rows])
+    report = stage(settings, PARTITION)
+    account = _account(report)
+    assert (account.status, account.rows_read, account.rows_quarantined) == ("rejected", ROWS, ROWS)
+    assert any("LA202/2025_spring_pupilonroll.csv: required column(s) missing: dob" in m for m in report.blocking)
+    quarantined = _quarantine(settings)
+    assert [q[1] for q in quarantined] == list(range(2, ROWS + 2))
+    assert all(q[2] == "required column(s) missing: dob" for q in quarantined)
+
+
+def test_bytes_that_are_not_utf8_quarantine_their_row_naming_the_field(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    path = _write(_return_file(settings), header, rows)
+    data = path.read_bytes().replace(rows[2][header.index("surname")].encode(), b"M\xfcller", 1)
+    path.write_bytes(data)
+    account = _account(stage(settings, PARTITION))
+    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 1, 1)
+    ((source, line, reason, raw),) = _quarantine(settings)
+    assert (source.endswith("LA202/2025_spring_pupilonroll.csv"), line) == (True, 4)
+    assert reason == "surname: not valid UTF-8"
+    assert raw.startswith(rows[2][0])
+
+
+def test_a_header_that_is_not_utf8_rejects_the_file(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    path = _write(_return_file(settings), header, rows)
+    path.write_bytes(path.read_bytes().replace(b"surname", b"s\xfcrname", 1))
+    report = stage(settings, PARTITION)
+    account = _account(report)
+    assert account.status == "rejected"
+    assert "2025_spring_pupilonroll.csv, row 1: header row is not valid utf-8" in account.messages[0]
+    assert report.blocking
+
+
+def test_a_malformed_date_names_row_and_field_and_withholds_the_value(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    rows[1][header.index("dob")] = "31/02/2015"
+    _write(_return_file(settings), header, rows)
+    account = _account(stage(settings, PARTITION))
+    assert account.rows_quarantined == 1
+    ((_, line, reason, raw),) = _quarantine(settings)
+    assert line == 3
+    assert reason == "dob: not a date in the expected format (%Y-%b-%d %H:%M:%S) (value withheld)"
+    assert "31/02/2015" in raw  # the raw text is kept, in restricted staging only
+
+
+def test_a_malformed_code_is_quarantined_quoting_the_harmless_value(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    rows[4][header.index("sex")] = "X"
+    _write(_return_file(settings), header, rows)
+    _account(stage(settings, PARTITION))
+    ((_, line, reason, _),) = _quarantine(settings)
+    assert (line, reason) == (6, "sex: not a known code (value X)")
+
+
+def test_a_duplicate_upn_in_one_schools_return_quarantines_every_copy(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    upn, school = header.index("upn"), header.index("NativeId")
+    rows[3][school] = rows[1][school]
+    rows[3][upn] = rows[1][upn]
+    _write(_return_file(settings), header, rows)
+    account = _account(stage(settings, PARTITION))
+    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 2, 2)
+    reasons = {(q[1], q[2]) for q in _quarantine(settings)}
+    expected = "NativeId/upn: duplicate within the return, 2 records (rows 3, 5)"
+    assert reasons == {(3, expected), (5, expected)}
+    assert rows[1][upn] not in expected
+
+
+def test_a_row_with_too_few_fields_is_quarantined_with_its_raw_line(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    path = _write(_return_file(settings), header, rows)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].rsplit(",", 3)[0]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    account = _account(stage(settings, PARTITION))
+    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 1, 1)
+    ((_, line, reason, raw),) = _quarantine(settings)
+    assert line == 3
+    assert reason.startswith("too few fields: header has 44")
+    assert raw == lines[2]
+    staged_rows = duckdb.sql(
+        f"SELECT _source_row FROM '{PARTITION.staging_dir(settings)}/tables/pupilonroll.parquet' ORDER BY 1"
+    ).fetchall()
+    assert [r[0] for r in staged_rows] == [2, 4, 5, 6, 7]
