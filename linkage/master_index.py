@@ -30,6 +30,7 @@ from warehouse_schema.catalogue import load_catalogue
 MODEL_VERSION = "deterministic-1"
 USABLE_UPN = "('valid', 'temporary')"
 LINKED = "linked.parquet"
+KNOWN_SCHEMA = pa.schema([("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())])
 
 
 @dataclass
@@ -242,9 +243,9 @@ def link_records(
             conn,
             "SELECT p.id_type, p.id_value, p.person_id FROM identity.person_identifier p "
             "JOIN _candidates c ON c.id_type = p.id_type AND c.id_value = p.id_value",
+            schema=KNOWN_SCHEMA,
         )
-        con.register("known_view", known.cast(pa.schema(
-            [("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())])))
+        con.register("known_view", known)
         con.execute("CREATE TABLE known AS SELECT * FROM known_view")
         next_id = int(conn.execute(sa.text(
             "SELECT coalesce(max(person_id), 0) + 1 FROM identity.person")).scalar_one())

@@ -48,7 +48,10 @@ def _insert_duckdb(conn: sa.Connection, schema: str, table: str, data: pa.Table)
 def _copy_postgres(conn: sa.Connection, schema: str, table: str, data: pa.Table, batch_rows: int = 500_000) -> int:
     raw = conn.connection.driver_connection
     cols = ", ".join(_quote(c) for c in data.column_names)
-    sql = f"COPY {_quote(schema)}.{_quote(table)} ({cols}) FROM STDIN (FORMAT csv, HEADER false, NULL '\\N')"
+    sql = (
+        f"COPY {_quote(schema)}.{_quote(table)} ({cols}) FROM STDIN "
+        f"(FORMAT csv, HEADER false, NULL '\\N', FORCE_NULL ({cols}))"
+    )
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     with raw.cursor() as cur, cur.copy(sql) as copy:
         for batch in data.to_batches(max_chunksize=batch_rows):
@@ -100,14 +103,27 @@ def create_temp(conn: sa.Connection, name: str, data: pa.Table) -> None:
     _copy_postgres(conn, "pg_temp", name, data)
 
 
-def query_arrow(conn: sa.Connection, sql: str) -> pa.Table:
-    """Run a query inside the caller's transaction and return the result as Arrow."""
+def query_arrow(conn: sa.Connection, sql: str, schema: pa.Schema | None = None) -> pa.Table:
+    """Run a query inside the caller's transaction and return the result as Arrow.
+
+    On PostgreSQL the rows stream out through COPY; give `schema` so identifiers made of
+    digits stay text. NULL and the empty string stay distinct.
+    """
     if conn.dialect.name == "duckdb":
-        return conn.connection.driver_connection.sql(sql).to_arrow_table()
+        result = conn.connection.driver_connection.sql(sql).to_arrow_table()
+        return result.cast(schema) if schema is not None else result
     raw = conn.connection.driver_connection
     buffer = io.BytesIO()
     with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER true)") as copy:
         for block in copy:
             buffer.write(block)
     buffer.seek(0)
-    return pacsv.read_csv(buffer)
+    convert = pacsv.ConvertOptions(
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t", "true"],
+        false_values=["f", "false"],
+        column_types=dict(zip(schema.names, schema.types, strict=True)) if schema is not None else None,
+    )
+    result = pacsv.read_csv(buffer, convert_options=convert)
+    return result.cast(schema) if schema is not None else result

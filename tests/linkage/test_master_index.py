@@ -1,0 +1,116 @@
+"""Deterministic linkage: UPN, former UPN, ULN; stable person ids; unusable ids unlinked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from linkage.fallback import RESULT_SCHEMA
+from linkage.identifiers import classify_upn, is_valid_uln, make_temporary_upns, make_ulns, make_upns
+from linkage.master_index import link_records
+from npd.config import Settings
+
+UPNS = [str(u) for u in make_upns(np.full(6, 330), np.full(6, 2010), np.full(6, 18), np.arange(6))]
+TEMP = str(make_temporary_upns(np.array([330]), np.array([2010]), np.array([24]), np.array([7]), np.array([3]))[0])
+ULNS = [str(u) for u in make_ulns(np.arange(123456780, 123456800)) if u][:3]
+
+
+def _records(path: Path, rows: list[dict]) -> Path:
+    base = {"record_key": None, "_load_id": "L", "_source_file": "f.csv", "_source_row": 0,
+            "upn": None, "former_upn": None, "uln": None}
+    full = []
+    for i, row in enumerate(rows):
+        r = {**base, **row, "_source_row": i + 2}
+        r["record_key"] = f"f.csv#{i + 2}"
+        r["upn_status"] = classify_upn(r["upn"]).value
+        r["former_upn_status"] = classify_upn(r["former_upn"]).value
+        r["uln_valid"] = is_valid_uln(r["uln"])
+        full.append(r)
+    pq.write_table(pa.Table.from_pylist(full), path)
+    return path
+
+
+def _link(settings: Settings, rows: list[dict], term: str, fallback=None):
+    records = _records(settings.tmp_dir / f"records_{term}.parquet", rows)
+    out = settings.tmp_dir / f"linked_{term}.parquet"
+    report = link_records(records, out, settings.identity_url, settings.tmp_dir, "school_census",
+                          "2024/25", term, f"load-{term}", fallback=fallback)
+    linked = {r["record_key"]: r for r in pq.read_table(out).to_pylist()}
+    return report, [linked[f"f.csv#{i + 2}"] for i in range(len(rows))]
+
+
+def test_new_persons_then_stable_ids_across_terms_and_reruns(settings: Settings) -> None:
+    rows = [{"upn": UPNS[0]}, {"upn": UPNS[1]}, {"upn": "UN1"}, {"upn": "C801200005001"}, {"upn": None}]
+    report, autumn = _link(settings, rows, "autumn")
+    assert report.by_method == {"upn": 2, "unlinked": 3}
+    assert (report.new_persons, report.linked, round(report.link_rate, 2)) == (2, 2, 0.4)
+    assert [r["person_id"] for r in autumn] == [1, 2, None, None, None]
+    assert all(r["new_person"] for r in autumn[:2])
+
+    _, rerun = _link(settings, rows, "autumn")
+    assert [r["person_id"] for r in rerun] == [1, 2, None, None, None]
+    assert not any(r["new_person"] for r in rerun)
+
+    spring_rows = [{"upn": UPNS[1]}, {"upn": UPNS[2]}, {"upn": UPNS[0]}]
+    report, spring = _link(settings, spring_rows, "spring")
+    assert [r["person_id"] for r in spring] == [2, 3, 1]
+    assert report.new_persons == 1
+
+
+def test_a_former_upn_links_the_new_upn_to_the_same_person(settings: Settings) -> None:
+    _, first = _link(settings, [{"upn": TEMP}], "autumn")
+    assert first[0]["link_method"] == "upn" and first[0]["person_id"] == 1
+    report, later = _link(settings, [{"upn": UPNS[3], "former_upn": TEMP}], "spring")
+    assert (later[0]["person_id"], later[0]["link_method"], report.new_identifiers) == (1, "former_upn", 1)
+    _, after = _link(settings, [{"upn": UPNS[3]}], "summer")
+    assert (after[0]["person_id"], after[0]["link_method"]) == (1, "upn")
+
+
+def test_uln_links_when_no_upn_is_usable(settings: Settings) -> None:
+    _link(settings, [{"upn": UPNS[4], "uln": ULNS[0]}], "autumn")
+    _, later = _link(settings, [{"upn": None, "uln": ULNS[0]}, {"upn": None, "uln": "9999999999"}], "spring")
+    assert (later[0]["person_id"], later[0]["link_method"]) == (1, "uln")
+    assert later[1]["link_method"] == "unlinked"
+
+
+def test_conflicting_identifiers_keep_the_upn_and_are_counted(settings: Settings) -> None:
+    _link(settings, [{"upn": UPNS[0]}, {"upn": UPNS[1]}], "autumn")
+    report, rows = _link(settings, [{"upn": UPNS[0], "former_upn": UPNS[1]}], "spring")
+    assert (rows[0]["person_id"], report.conflicts) == (1, 1)
+
+
+def test_identity_store_holds_identifiers_and_a_replaced_partition(settings: Settings) -> None:
+    _link(settings, [{"upn": UPNS[0]}, {"upn": "UN2"}], "autumn")
+    _link(settings, [{"upn": UPNS[0]}], "autumn")
+    engine = sa.create_engine(settings.identity_url)
+    with engine.connect() as conn:
+        idents = conn.execute(sa.text("SELECT id_type, id_value, person_id FROM identity.person_identifier")).fetchall()
+        records = conn.execute(sa.text("SELECT count(*) FROM identity.record_identity")).scalar_one()
+    engine.dispose()
+    assert idents == [("UPN", UPNS[0], 1)]
+    assert records == 1  # the rerun replaced the partition, it did not add to it
+
+
+class _NewPersonForEveryone:
+    """A stand-in fallback: asks the index for a new person for each unlinked record."""
+
+    name = "test"
+
+    def link(self, con, unlinked: str, feed: str) -> pa.Table:
+        keys = [r[0] for r in con.execute(f"SELECT record_key FROM {unlinked} ORDER BY 1").fetchall()]
+        return pa.table({"record_key": keys, "person_id": pa.nulls(len(keys), pa.int64()),
+                         "link_method": ["probabilistic"] * len(keys), "match_probability": [0.1] * len(keys),
+                         "model_version": ["t1"] * len(keys), "new_person": [True] * len(keys)},
+                        schema=RESULT_SCHEMA)
+
+
+def test_the_fallback_seam_places_unlinked_records(settings: Settings) -> None:
+    report, rows = _link(settings, [{"upn": UPNS[0]}, {"upn": "UN4"}, {"upn": None}], "autumn",
+                         fallback=_NewPersonForEveryone())
+    assert report.by_method == {"probabilistic": 2, "upn": 1}
+    assert [r["person_id"] for r in rows] == [1, 2, 3]
+    assert report.new_persons == 3
