@@ -110,7 +110,7 @@ def validate(partition: Partition, settings: Settings | None = None) -> dict[str
         records = pq.read_table(folder / "records.parquet")
         suite = get_feed(partition.feed).suite
         run_name = f"{partition.key}/{report.load_id}/{audit.now():%Y%m%dT%H%M%S}"
-        params = {"academic_year": partition.year.label, "census_term": partition.term_value}
+        params = {"academic_year": partition.year.label, "term": partition.term_value}
         outcome = validate_records(records, suite, gx_dir=settings.gx_dir, run_name=run_name, params=params)
         result = outcome.to_dict()
         audit.record_validation(settings, partition, run_id=run_name, load_id=report.load_id,
