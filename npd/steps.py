@@ -109,7 +109,7 @@ def validate(partition: Partition, settings: Settings | None = None) -> dict[str
         folder = partition.staging_dir(settings)
         records = pq.read_table(folder / "records.parquet")
         suite = get_feed(partition.feed).suite
-        run_name = f"{partition.key}/{report.load_id}/{audit.now():%Y%m%dT%H%M%S}"
+        run_name = f"{report.load_id}-{audit.now():%Y%m%dT%H%M%S%f}"
         params = {"academic_year": partition.year.label, "term": partition.term_value}
         outcome = validate_records(records, suite, gx_dir=settings.gx_dir, run_name=run_name, params=params)
         result = outcome.to_dict()

@@ -40,9 +40,6 @@ class PeriodLine:
         return f"{self.academic_year} {self.term}" if self.term else self.academic_year
 
 
-_TERM_ORDER = "CASE term WHEN 'autumn' THEN 1 WHEN 'spring' THEN 2 WHEN 'summer' THEN 3 ELSE 0 END"
-
-
 def period_lines(settings: Settings) -> list[PeriodLine]:
     """One line per partition that has ever run, latest state first by feed, year and term."""
     with open_engine(settings.warehouse_url) as engine, engine.connect() as conn:
@@ -53,29 +50,29 @@ def period_lines(settings: Settings) -> list[PeriodLine]:
         )
         sql = f"""
         WITH last_run AS (
-            SELECT feed, academic_year, term, step, status, message,
+            SELECT feed, academic_year, coalesce(term, '') AS term, step, status, message,
                    row_number() OVER (PARTITION BY feed, academic_year, term
                                       ORDER BY finished_at DESC) AS n
             FROM audit.load_run
         ),
         files AS (
-            SELECT feed, academic_year, term, sum(rows_read) AS rows_read,
+            SELECT feed, academic_year, coalesce(term, '') AS term, sum(rows_read) AS rows_read,
                    sum(rows_staged) AS rows_staged, sum(rows_quarantined) AS rows_quarantined
             FROM audit.file_account
             WHERE source_table = CASE feed {primary} END
-            GROUP BY ALL
+            GROUP BY 1, 2, 3
         ),
         links AS (
-            SELECT feed, academic_year, term, sum(records) AS records,
+            SELECT feed, academic_year, coalesce(term, '') AS term, sum(records) AS records,
                    sum(records) FILTER (WHERE link_method <> 'unlinked') AS linked,
                    sum(records) FILTER (WHERE new_person) AS new_persons
-            FROM audit.link_summary GROUP BY ALL
+            FROM audit.link_summary GROUP BY 1, 2, 3
         ),
         loads AS (
-            SELECT feed, academic_year, term, sum(rows_loaded) AS rows_loaded
-            FROM audit.partition_load GROUP BY ALL
+            SELECT feed, academic_year, coalesce(term, '') AS term, sum(rows_loaded) AS rows_loaded
+            FROM audit.partition_load GROUP BY 1, 2, 3
         )
-        SELECT r.feed, r.academic_year, r.term,
+        SELECT r.feed, r.academic_year, NULLIF(r.term, '') AS term,
                CASE WHEN r.step = 'load' AND r.status = 'succeeded' THEN 'loaded'
                     WHEN r.status = 'succeeded' THEN 'in progress (' || r.step || ')'
                     ELSE r.status END AS status,
@@ -87,16 +84,16 @@ def period_lines(settings: Settings) -> list[PeriodLine]:
         LEFT JOIN links k USING (feed, academic_year, term)
         LEFT JOIN loads l USING (feed, academic_year, term)
         WHERE r.n = 1
-        ORDER BY r.feed, r.academic_year, {_TERM_ORDER.replace('term', 'r.term')}
         """
         rows = _fetch(conn, sql)
-    return [PeriodLine(*row) for row in rows]
+    order = {name: i for i, name in enumerate(FEEDS)}
+    terms = {None: 0, "autumn": 1, "spring": 2, "summer": 3}
+    lines = [PeriodLine(*row) for row in rows]
+    return sorted(lines, key=lambda ln: (order.get(ln.feed, 99), ln.academic_year, terms.get(ln.term, 9)))
 
 
 def _fetch(conn: sa.Connection, sql: str) -> list[tuple]:
     """Fetch fully: the warehouse may be DuckDB 2.0, which refuses half-read results."""
-    if conn.dialect.name == "postgresql":
-        sql = sql.replace("GROUP BY ALL", "GROUP BY feed, academic_year, term")
     return [tuple(r) for r in conn.execute(sa.text(sql)).fetchall()]
 
 
@@ -105,6 +102,8 @@ def render(lines: list[PeriodLine], settings: Settings, console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 120)
     if not lines:
         console.print("Nothing has run yet: try `npd demo` or `npd run`.")
         return
@@ -118,7 +117,7 @@ def render(lines: list[PeriodLine], settings: Settings, console=None) -> None:
     for line in lines:
         colour = {"loaded": "green", "blocked": "yellow", "failed": "red"}.get(line.status, "cyan")
         table.add_row(
-            FEEDS[line.feed].label if line.feed in FEEDS else line.feed,
+            line.feed,
             line.period,
             f"[{colour}]{line.status}[/{colour}]",
             f"{line.rows_read:,}",
