@@ -464,7 +464,7 @@ def _truth(source_file: str, person: np.ndarray, label: np.ndarray) -> pa.Table:
             ),
             "source_row": pa.array(np.arange(2, n + 2, dtype=np.int64)),
             "person_id": pa.array(person.astype(np.int64)),
-            "defect": pa.array(np.array(LABELS)[label]),
+            "defect": pa.array(LABELS, pa.string()).take(pa.array(label.astype(np.int64))),
         }
     )
 

@@ -34,14 +34,18 @@ class Corruption:
 
 
 def _month_day(day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    d = day.astype("datetime64[D]")
-    year = d.astype("datetime64[Y]")
-    month = d.astype("datetime64[M]")
-    return (
-        year,
-        (month - year.astype("datetime64[M]")).astype(np.int64) + 1,
-        (d - month).astype(np.int64) + 1,
-    )
+    """Year start (datetime64[Y]), month and day of days since 1970, via the span's few dates."""
+    if day.size == 0:
+        empty = np.zeros(0, np.int64)
+        return empty.astype("datetime64[Y]"), empty, empty
+    lo = int(day.min())
+    span = np.arange(lo, int(day.max()) + 1).astype("datetime64[D]")
+    year = span.astype("datetime64[Y]")
+    month = span.astype("datetime64[M]")
+    m = (month - year.astype("datetime64[M]")).astype(np.int64) + 1
+    d = (span - month).astype(np.int64) + 1
+    i = day - lo
+    return year[i], m[i], d[i]
 
 
 def corrupt(
@@ -90,18 +94,17 @@ def corrupt(
         wrong = _CHECK[(current + rng.integers(1, len(_CHECK), size=rows.size)) % len(_CHECK)]
         upn_rows.append(rows)
         upn_values.append(np.char.add(wrong, _rest(upn[rows])))
-    # A second pupil in the same school's return given a neighbour's UPN.
+    # A second pupil in the same school's return given another pupil's UPN.
     rows = np.flatnonzero(chosen == _ORDER.index("duplicate_upn"))
     if rows.size:
-        nxt, prv = np.minimum(rows + 1, n - 1), np.maximum(rows - 1, 0)
+        first = np.searchsorted(group, group[rows], side="left")
+        size = np.searchsorted(group, group[rows], side="right") - first
         free = (chosen < 0) & (upn != "")
-
-        def ok(d: np.ndarray) -> np.ndarray:
-            return (d != rows) & (group[d] == group[rows]) & (person[d] != person[rows]) & free[d]
-
-        donor = np.where(ok(nxt), nxt, np.where(ok(prv), prv, -1))
-        chosen[rows[donor < 0]] = -1
-        rows, donor = rows[donor >= 0], donor[donor >= 0]
+        donor = first + (rng.random(rows.size) * size).astype(np.int64)
+        donor = np.where(donor == rows, first + (donor - first + 1) % np.maximum(size, 1), donor)
+        ok = (donor != rows) & (person[donor] != person[rows]) & free[donor]
+        chosen[rows[~ok]] = -1
+        rows, donor = rows[ok], donor[ok]
         upn_rows.append(rows)
         upn_values.append(upn[donor])
     typo = np.flatnonzero(chosen == _ORDER.index("typo"))

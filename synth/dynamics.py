@@ -111,6 +111,9 @@ class _Simulation:
         self.ethnicity_main = np.zeros(0, dtype="U4")
         self.current_upn_temporary = np.zeros(0, dtype=bool)
         self.upn_last_period = np.zeros(0, dtype=np.int16)
+        self.surname_changed = np.zeros(0, dtype=bool)
+        self.surname_now = np.zeros(0, dtype=np.int32)
+        self.first_period = np.zeros(0, dtype=np.int16)
         self.leave_day = np.zeros(0, dtype=np.int32)  # this step's leaving dates
         self.school_now = np.zeros(0, dtype=np.int32)
         self.entry_now = np.zeros(0, dtype=np.int32)
@@ -152,6 +155,9 @@ class _Simulation:
         self.ethnicity_main = np.concatenate([self.ethnicity_main, attrs["ethnicity_main"]])
         self.current_upn_temporary = np.concatenate([self.current_upn_temporary, np.zeros(k, bool)])
         self.upn_last_period = np.concatenate([self.upn_last_period, np.full(k, -1, np.int16)])
+        self.surname_changed = np.concatenate([self.surname_changed, np.zeros(k, bool)])
+        self.surname_now = np.concatenate([self.surname_now, attrs["surname"].astype(np.int32)])
+        self.first_period = np.concatenate([self.first_period, attrs["first_period"]])
         self.leave_day = np.concatenate([self.leave_day, np.full(k, -1, np.int32)])
         self.school_now = np.concatenate([self.school_now, np.full(k, -1, np.int32)])
         self.entry_now = np.concatenate([self.entry_now, np.full(k, -1, np.int32)])
@@ -363,6 +369,7 @@ class _Simulation:
     def _moves(self, rng: np.random.Generator, t: int, year: AcademicYear) -> None:
         n = self.n
         on = self.school_now >= 0
+        on &= self.first_period < t  # the new intake has only just started
         movers = np.flatnonzero(on & (rng.random(n) < RATES["move_per_term"]))
         if movers.size == 0:
             return
@@ -376,8 +383,9 @@ class _Simulation:
         new_la = np.where(cross, new_la, la_now)
         group = group_of(self._nc(year)[movers], self.special[movers])
         target = self.schools.pick(rng, group, new_la)
-        same = target == self.school_now[movers]
-        target[same] = self.schools.pick(rng, group[same], new_la[same])
+        for _ in range(5):  # redraw those who drew their own school
+            same = target == self.school_now[movers]
+            target[same] = self.schools.pick(rng, group[same], new_la[same])
         keep = target != self.school_now[movers]
         movers, target, cross = movers[keep], target[keep], cross[keep]
         entry = self._between(rng, t, movers.size)
@@ -402,7 +410,7 @@ class _Simulation:
         self._mint(ids, target[reissue], entry_year, t, UPN_REISSUED)
 
     def _leavers(self, rng: np.random.Generator, t: int, year: AcademicYear) -> None:
-        on = np.flatnonzero(self.school_now >= 0)
+        on = np.flatnonzero((self.school_now >= 0) & (self.first_period < t))  # not the new intake
         go = on[rng.random(on.size) < RATES["leave_per_year"] / 3]
         if self.periods[t][1] is Term.AUTUMN:  # left over the summer
             self.leave_day[go] = self._july_end(rng, year.start, go.size)
@@ -432,7 +440,16 @@ class _Simulation:
     def _surname_changes(self, rng: np.random.Generator, t: int) -> None:
         on = np.flatnonzero(self.school_now >= 0)
         ids = on[rng.random(on.size) < defects.rate("name_change") / 3]
-        self.surname.add(ids, t, draw_surnames(rng, self.ethnicity_main[ids]), SURNAME_CHANGED)
+        ids = ids[~self.surname_changed[ids]]  # one legal change per child is plenty
+        new = draw_surnames(rng, self.ethnicity_main[ids])
+        for _ in range(5):  # a change of name is to a different name
+            same = new == self.surname_now[ids]
+            new[same] = draw_surnames(rng, self.ethnicity_main[ids[same]])
+        keep = new != self.surname_now[ids]
+        ids, new = ids[keep], new[keep]
+        self.surname.add(ids, t, new, SURNAME_CHANGED)
+        self.surname_now[ids] = new
+        self.surname_changed[ids] = True
 
     # --- result -----------------------------------------------------------------------------
 

@@ -88,9 +88,6 @@ def draw_ulns(rng: np.random.Generator, n: int) -> np.ndarray:
     return out.astype("U10")
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
 def scramble(counter: np.ndarray, bits: int, salt: int) -> np.ndarray:
     """A bijection of [0, 2**bits): ids that look random but never collide."""
     mask = np.uint64((1 << bits) - 1)
@@ -100,13 +97,19 @@ def scramble(counter: np.ndarray, bits: int, salt: int) -> np.ndarray:
         return (counter.astype(np.uint64) * multiplier + offset) & mask
 
 
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Two hex characters for every byte value, so a byte becomes two characters in one lookup.
+_HEX_PAIRS = np.stack([_HEX[np.arange(256) >> 4], _HEX[np.arange(256) & 15]], axis=1).astype(
+    np.uint8
+)
+
+
 def hex_ids(values: np.ndarray, digits: int, dash_after: int | None = None) -> np.ndarray:
     """Lower-case hex strings of fixed width as bytes ('S'), optionally with a dash inside."""
     n = len(values)
-    v = values.astype(np.uint64)
-    shifts = np.arange(digits - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
-    nibbles = (v[:, None] >> shifts[None, :]) & np.uint64(15)
-    chars = _HEX[nibbles.astype(np.intp)]
+    nbytes = (digits + 1) // 2
+    raw = np.ascontiguousarray(values, dtype=">u8").view(np.uint8).reshape(n, 8)[:, 8 - nbytes :]
+    chars = _HEX_PAIRS[raw].reshape(n, 2 * nbytes)[:, 2 * nbytes - digits :]
     if dash_after is not None:
         chars = np.concatenate(
             [chars[:, :dash_after], np.full((n, 1), ord("-"), np.uint8), chars[:, dash_after:]],

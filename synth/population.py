@@ -141,6 +141,11 @@ def build_population(
         .astype("datetime64[D]")
         .astype(np.int64)
     )
+    # Pupils from abroad cannot have been eligible in England before they arrived.
+    first = people["first_period"].astype(np.int64)
+    arrived = sim.census_day.astype(np.int64)[np.maximum(first - 1, 0)] + 1
+    abroad = people["arrival"] == ARRIVAL_FROM_ABROAD
+    earliest = np.where(abroad, np.maximum(earliest, arrived), earliest)
     fsm_periods = fsm.periods_from_states(
         rng, state, sim.census_day.astype(np.int64), people["first_period"], earliest
     )

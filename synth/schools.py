@@ -22,6 +22,8 @@ GROUP_PRIMARY, GROUP_SECONDARY, GROUP_SIXTH, GROUP_SPECIAL = 0, 1, 2, 3
 _ESTAB_RANGES = {PRIMARY: (2000, 4000), SECONDARY: (4000, 5000), SPECIAL: (7000, 8000)}
 _SIZE = {PRIMARY: 300.0, SECONDARY: 1000.0, SPECIAL: 130.0}
 SIXTH_FORM_SHARE = 0.6
+# Even a tiny run has a choice of schools, so pupils can move within their LA.
+_MIN_COUNT = {PRIMARY: 4, SECONDARY: 2, SPECIAL: 1}
 
 _PLACES = [
     "Oakfield",
@@ -241,11 +243,8 @@ def build_schools(
         places = [*_PLACES, *sorted({town for _, town in la.districts})]
         for phase in (PRIMARY, SECONDARY, SPECIAL):
             lo, hi = _ESTAB_RANGES[phase]
-            count = int(
-                np.clip(
-                    round(pupils_by_la[i] * share[phase] / _SIZE[phase]), 1, (hi - lo) * 9 // 10
-                )
-            )
+            wanted = round(pupils_by_la[i] * share[phase] / _SIZE[phase])
+            count = int(np.clip(wanted, _MIN_COUNT[phase], (hi - lo) * 9 // 10))
             estabs = np.sort(rng.choice(np.arange(lo, hi), size=count, replace=False))
             sixth = np.zeros(count, dtype=bool)
             if phase == SECONDARY:
