@@ -1,0 +1,121 @@
+"""Load a suite from expectations/suites/<name>.json into plain, resolved data.
+
+Kept free of GX imports (GX takes seconds to import) so a DAG or the CLI can list
+suites, their columns and parameters cheaply; gx_suite.py turns a spec into GX objects.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+from expectations.privacy import check_expectation, columns_of
+from expectations.references import ParamKind, resolve
+
+Severity = Literal["critical", "warning"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
+_META_KEYS = ("severity", "rule", "why")
+
+
+class SuiteSpecError(ValueError):
+    """A suite file is malformed: it names the suite and the expectation at fault."""
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One expectation with its references resolved; meta carries severity, rule and why."""
+
+    type: str
+    kwargs: dict[str, Any]
+    meta: dict[str, Any]
+
+    @property
+    def severity(self) -> Severity:
+        return self.meta["severity"]
+
+    @property
+    def rule(self) -> str:
+        return self.meta["rule"]
+
+    @property
+    def columns(self) -> list[str]:
+        return columns_of(self.kwargs)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    description: str
+    expectations: tuple[ExpectationSpec, ...]
+    parameters: dict[str, ParamKind]  # run-time values the suite needs, and how each is used
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column the suite reads (and row conditions filter on), in first-use order."""
+        seen: dict[str, None] = {}
+        for exp in self.expectations:
+            for col in [*exp.columns, *_condition_columns(exp.kwargs.get("row_condition"))]:
+                seen.setdefault(col, None)
+        return list(seen)
+
+
+def _condition_columns(condition: Any) -> list[str]:
+    if not isinstance(condition, dict):
+        return []
+    if "conditions" in condition:
+        return [c for sub in condition["conditions"] for c in _condition_columns(sub)]
+    column = condition.get("column")
+    return [column["name"]] if isinstance(column, dict) and "name" in column else []
+
+
+def suite_names() -> list[str]:
+    folder = resources.files("expectations").joinpath("suites")
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
+
+
+def load_suite_json(name: str) -> dict[str, Any]:
+    """The suite file as written (references unresolved)."""
+    path = resources.files("expectations").joinpath("suites", f"{name}.json")
+    if not path.is_file():
+        raise SuiteSpecError(f"no suite {name!r} (known: {suite_names()})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_spec(raw: dict[str, Any]) -> SuiteSpec:
+    """Check and resolve a suite document; every error names the suite and expectation."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise SuiteSpecError("a suite needs a name")
+    params: dict[str, ParamKind] = {}
+    built: list[ExpectationSpec] = []
+    for i, item in enumerate(raw.get("expectations", [])):
+        where = f"suite {name!r} expectation {i} ({item.get('type')})"
+        meta = item.get("meta") or {}
+        missing = [k for k in _META_KEYS if not meta.get(k)]
+        if missing:
+            raise SuiteSpecError(f"{where}: meta needs {missing}")
+        if meta["severity"] not in SEVERITIES:
+            raise SuiteSpecError(f"{where}: severity must be one of {SEVERITIES}")
+        try:
+            kwargs = resolve(item.get("kwargs", {}), params)
+            check_expectation(item["type"], kwargs)
+        except (KeyError, ValueError) as err:
+            raise SuiteSpecError(f"{where}: {err}") from None
+        built.append(ExpectationSpec(type=item["type"], kwargs=kwargs, meta=dict(meta)))
+    if not built:
+        raise SuiteSpecError(f"suite {name!r} has no expectations")
+    return SuiteSpec(
+        name=name,
+        description=raw.get("description", ""),
+        expectations=tuple(built),
+        parameters=params,
+    )
+
+
+def load_suite(name: str) -> SuiteSpec:
+    """The named suite, resolved against the code lists as they are now (not cached: cheap)."""
+    return build_spec(load_suite_json(name))
