@@ -1,0 +1,211 @@
+"""validate_records: the block/warn decision, stored history and Data Docs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from staged_frames import KS2_PARAMS, PARAMS, census_frame, census_table, ks2_frame
+
+import npd.codes
+from expectations.runner import (
+    MissingColumnsError,
+    MissingParamsError,
+    ValidationOutcome,
+    build_data_docs,
+    validate_records,
+)
+
+
+def _census(df: pd.DataFrame | object, gx_dir: Path, run: str = "test") -> ValidationOutcome:
+    return validate_records(df, "school_census", gx_dir=gx_dir, run_name=run, params=PARAMS)
+
+
+def _failed(outcome: ValidationOutcome, column: str) -> list:
+    return [r for r in outcome.results if not r.success and r.column == column]
+
+
+def test_a_clean_census_batch_passes(gx_dir: Path) -> None:
+    outcome = _census(census_frame(200), gx_dir)
+    assert outcome.success
+    assert outcome.critical_failures == [] and outcome.warnings_failed == []
+    assert outcome.row_count == 200
+    assert outcome.params == {"academic_year": "2023/24", "term": "autumn"}
+    assert outcome.results[0].expectation_type == "expect_table_row_count_to_be_between"
+    assert "passed all" in outcome.describe()
+
+
+def test_a_clean_census_arrow_table_passes(gx_dir: Path) -> None:
+    assert _census(census_table(200), gx_dir).success
+
+
+def test_a_clean_ks2_batch_passes(gx_dir: Path) -> None:
+    outcome = validate_records(
+        ks2_frame(200), "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS
+    )
+    assert outcome.success and not outcome.warnings_failed, outcome.describe()
+
+
+def test_planted_invalid_ethnicity_codes_warn_with_their_count(gx_dir: Path) -> None:
+    df = census_frame(200)
+    k = 7
+    df.loc[df.index[:k], "ethnicity"] = "ZZZZ"
+    outcome = _census(df, gx_dir)
+    assert outcome.success  # a warning never blocks
+    (warning,) = outcome.warnings_failed
+    assert (warning.column, warning.severity, warning.unexpected_count) == (
+        "ethnicity",
+        "warning",
+        k,
+    )
+    assert warning.element_count == 200
+    assert warning.unexpected_percent == pytest.approx(100 * k / 200)
+    assert "WARNING [ethnicity code]" in outcome.describe()
+
+
+def test_a_null_dob_blocks_the_partition(gx_dir: Path) -> None:
+    df = census_frame(50)
+    df.loc[df.index[3], "dob"] = None
+    outcome = _census(df, gx_dir)
+    assert not outcome.success
+    (failure,) = outcome.critical_failures
+    assert (failure.expectation_type, failure.column, failure.unexpected_count) == (
+        "expect_column_values_to_not_be_null",
+        "dob",
+        1,
+    )
+    text = outcome.describe()
+    assert "BLOCKED" in text
+    assert "CRITICAL [DOB present] expect_column_values_to_not_be_null on dob" in text
+
+
+def test_a_duplicate_record_key_blocks_the_partition(gx_dir: Path) -> None:
+    df = census_frame(50)
+    df.loc[df.index[1], "record_key"] = df.loc[df.index[0], "record_key"]
+    outcome = _census(df, gx_dir)
+    assert not outcome.success
+    (failure,) = outcome.critical_failures
+    assert failure.expectation_type == "expect_column_values_to_be_unique"
+    assert failure.unexpected_count == 2  # both rows sharing the key
+    assert "expect_column_values_to_be_unique on record_key" in outcome.describe()
+
+
+def test_rows_of_another_partition_block_it(gx_dir: Path) -> None:
+    outcome = validate_records(
+        census_frame(20),
+        "school_census",
+        gx_dir=gx_dir,
+        run_name="t",
+        params={**PARAMS, "term": "spring"},
+    )
+    assert [(r.column, r.unexpected_count) for r in outcome.critical_failures] == [
+        ("census_term", 20)
+    ]
+
+
+def test_invalid_la_code_and_sex_block_but_null_la_code_does_not(gx_dir: Path) -> None:
+    df = census_frame(50)
+    df["la_code"] = df["la_code"].astype("Int64")
+    df.loc[df.index[0], "la_code"] = None
+    assert _census(df, gx_dir).success
+    df.loc[df.index[1], "la_code"] = 999
+    df.loc[df.index[2], "sex"] = "X"
+    assert {r.column for r in _census(df, gx_dir).critical_failures} == {"la_code", "sex"}
+
+
+def test_ks2_scores_out_of_range_block_and_outcome_mismatch_warns(gx_dir: Path) -> None:
+    df = ks2_frame(100)
+    df["read_score"] = df["read_score"].astype("Int64")
+    df.loc[df.index[0], "read_score"] = 130
+    df.loc[df.index[1], ["mat_score", "mat_outcome"]] = [105, "NS"]
+    df.loc[df.index[2], ["gps_score", "gps_outcome"]] = [None, "AS"]
+    outcome = validate_records(df, "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS)
+    assert [(r.column, r.unexpected_count) for r in outcome.critical_failures] == [
+        ("read_score", 1)
+    ]
+    warned = {(r.column, r.row_condition, r.unexpected_count) for r in outcome.warnings_failed}
+    assert warned == {
+        ("mat_outcome", "mat_score >= 100", 1),
+        ("gps_outcome", "(gps_score < 100 OR gps_score IS NULL)", 1),
+    }
+
+
+def test_upn_usable_share_warns_below_97_percent(gx_dir: Path) -> None:
+    df = census_frame(100)
+    df.loc[df.index[:2], "upn_status"] = "bad_check"
+    assert not _failed(_census(df, gx_dir), "upn_status")
+    df.loc[df.index[:4], "upn_status"] = "missing"
+    (warning,) = _failed(_census(df, gx_dir), "upn_status")
+    assert warning.unexpected_count == 4 and warning.rule.startswith("census 1500")
+
+
+def test_a_code_added_to_codes_yml_is_accepted_without_editing_json(
+    gx_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df = census_frame(20)
+    df.loc[df.index[:5], "ethnicity"] = "WXYZ"
+    assert _failed(_census(df, gx_dir), "ethnicity")
+    raw = copy.deepcopy(npd.codes._raw())
+    raw["ethnicity"]["codes"]["WXYZ"] = "A new code"
+    monkeypatch.setattr(npd.codes, "_raw", lambda: raw)
+    assert not _failed(_census(df, gx_dir), "ethnicity")
+
+
+def test_results_are_kept_per_run(gx_dir: Path) -> None:
+    runs = gx_dir / "uncommitted" / "validations" / "school_census"
+    before = set(runs.rglob("*.json")) if runs.exists() else set()
+    first = _census(census_frame(10), gx_dir, run="history")
+    second = _census(census_frame(10), gx_dir, run="history")
+    new = set(runs.rglob("*.json")) - before
+    assert len(new) == 2  # same run name, two results: history, not overwritten
+    assert first.run_time != second.run_time
+    stored = json.loads(sorted(new)[0].read_text())
+    assert stored["meta"]["run_id"]["run_name"] == "history"
+    used = {
+        r["expectation_config"]["kwargs"]["column"]: r["expectation_config"]["kwargs"]["value_set"]
+        for r in stored["results"]
+        if r["expectation_config"]["kwargs"].get("column") in ("academic_year", "census_term")
+        and "value_set" in r["expectation_config"]["kwargs"]
+    }
+    assert used == {"academic_year": ["2023/24"], "census_term": ["autumn"]}  # run-time values kept
+
+
+def test_data_docs_show_the_suites_and_results(gx_dir: Path) -> None:
+    _census(census_frame(10), gx_dir, run="docs")
+    index = build_data_docs(gx_dir)
+    assert index.name == "index.html" and index.is_file()
+    site = index.parent
+    assert "school_census" in index.read_text()
+    assert (site / "expectations" / "school_census.html").is_file()
+    assert list((site / "validations" / "school_census").rglob("*.html"))
+
+
+def test_outcome_is_json_safe(gx_dir: Path) -> None:
+    df = census_frame(10)
+    df.loc[df.index[0], "dob"] = None
+    data = _census(df, gx_dir).to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["success"] is False
+    assert data["critical_failures"][0]["column"] == "dob"
+
+
+def test_missing_params_and_columns_are_refused(gx_dir: Path) -> None:
+    with pytest.raises(MissingParamsError, match="term"):
+        validate_records(
+            census_frame(5),
+            "school_census",
+            gx_dir=gx_dir,
+            run_name="t",
+            params={"academic_year": "2023/24"},
+        )
+    with pytest.raises(MissingColumnsError, match="dob"):
+        _census(census_frame(5).drop(columns=["dob"]), gx_dir)
+
+
+def test_an_empty_batch_blocks(gx_dir: Path) -> None:
+    outcome = _census(census_frame(5).iloc[:0], gx_dir)
+    assert not outcome.success
+    assert outcome.critical_failures[0].expectation_type == "expect_table_row_count_to_be_between"
