@@ -8,7 +8,9 @@ the census spec for that year, so renames such as gender -> sex follow the spec.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +54,7 @@ for _code in _YSSA[1:]:
 _SESSIONS = {Term.AUTUMN: 124, Term.SPRING: 141, Term.SUMMER: 120}
 
 OnFile = Callable[[str, int], None]
+WRITE_THREADS = 2
 
 
 @dataclass
@@ -427,13 +430,11 @@ def write_period(
     bounds = {name: rec.bounds(len(pop.las)) for name, rec in tables.items()}
     truth: list[pa.Table] = []
     planted: list[dict] = []
+    jobs: list[tuple[Path, TableSpec, dict[str, pa.Array], int]] = []
     for i, la in enumerate(pop.las):
         path = census_table_path(ctx.landing, year, term, la.code, "school")
         school_cols = _school_table(ctx, i)
-        on_file(
-            ctx.relative(path),
-            _write(path, spec.tables["school"], school_cols, len(school_cols["urn"])),
-        )
+        jobs.append((path, spec.tables["school"], school_cols, len(school_cols["urn"])))
         for name, rec in tables.items():
             lo, hi = int(bounds[name][i]), int(bounds[name][i + 1])
             path = census_table_path(ctx.landing, year, term, la.code, name)
@@ -448,10 +449,13 @@ def write_period(
                     planted.append(
                         {"plant": plant.text, "source_file": ctx.relative(path), "rows": rows + 2}
                     )
-            rows = _write(path, table_spec, cols, hi - lo)
-            on_file(ctx.relative(path), rows)
+            jobs.append((path, table_spec, cols, hi - lo))
             if name in ("pupilonroll", "pupilnolongeronroll"):
                 truth.append(_truth(ctx.relative(path), rec.person[lo:hi], rec.label[lo:hi]))
+    # Arrow releases the GIL while writing, so files are written two at a time.
+    with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+        for (path, *_), rows in zip(jobs, pool.map(lambda job: _write(*job), jobs), strict=True):
+            on_file(ctx.relative(path), rows)
     return pa.concat_tables(truth) if truth else empty_truth(), planted
 
 
