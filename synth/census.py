@@ -26,6 +26,7 @@ from synth.corrupt import Corruption, corrupt
 from synth.defects import LABEL_CODE, LABELS
 from synth.dynamics import UPN_TEMPORARY
 from synth.ids import hex_ids, scramble
+from synth.people import school_day
 from synth.plants import Plant
 from synth.rng import stream
 
@@ -193,7 +194,7 @@ def _on_roll(ctx: WriteContext, t: int, rng: np.random.Generator) -> _Records:
     enrol = np.concatenate(
         [np.where(np.isin(main, dual_person), 1, 0), np.full(dual_person.size, 2)]
     )
-    sub_entry = int(pop.census_day[3 * (t // 3)]) - 23
+    sub_entry = int(school_day(np.array([pop.census_day[3 * (t // 3)] - 23]))[0])
     entry = np.concatenate([pop.entry_day[t, main], np.full(dual_person.size, sub_entry)])
     ids, counter, person, school, la_idx, (enrol, entry) = _sorted(
         ctx, "pupilonroll", person, school, enrol, entry

@@ -19,7 +19,7 @@ from synth.addresses import AddressBook
 from synth.geography import LocalAuthority, other_la_codes
 from synth.ids import UpnMinter
 from synth.names import draw_surnames
-from synth.people import days, draw_people, sen_thresholds, weekday_on_or_after
+from synth.people import days, draw_people, school_day, sen_thresholds, weekday_on_or_after
 from synth.rates import RATES
 from synth.rng import stream
 from synth.schools import (
@@ -190,7 +190,7 @@ class _Simulation:
     def _between(self, rng: np.random.Generator, t: int, n: int) -> np.ndarray:
         """School days strictly between the previous census and this one."""
         lo, hi = int(self.census_day[t - 1]) + 1, int(self.census_day[t]) - 1
-        day = weekday_on_or_after(rng.integers(lo, hi - 2, size=n))
+        day = school_day(rng.integers(lo, hi - 2, size=n))
         if self.periods[t][1] is Term.AUTUMN:  # over the summer: mostly from the new term
             sept = self._sept_start(rng, self.periods[t][0].start, n)
             day = np.where(rng.random(n) < 0.7, sept, np.maximum(day, sept))
@@ -247,7 +247,7 @@ class _Simulation:
         span = np.maximum(int(self.census_day[0]) - entry, 1)
         entry = np.where(
             moved_in,
-            weekday_on_or_after(entry + (rng.random(self.pupils) * span).astype(np.int32)),
+            school_day(entry + (rng.random(self.pupils) * span).astype(np.int32)),
             entry,
         )
         entry = np.minimum(entry, int(self.census_day[0]) - 1).astype(np.int32)

@@ -52,6 +52,18 @@ def days(day: dt.date) -> int:
     return int((np.datetime64(day, "D") - EPOCH).astype(np.int64))
 
 
+def school_day(d: np.ndarray) -> np.ndarray:
+    """A school day on or after d: the summer holiday (23 July to 31 August) moves to the
+    start of September, weekends to the Monday after."""
+    d = weekday_on_or_after(np.asarray(d, dtype=np.int64))
+    month = d.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    day_of_month = d - month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + 1
+    holiday = (month % 12 == 7) | ((month % 12 == 6) & (day_of_month >= 23))
+    year_start = month - month % 12
+    sept2 = (year_start + 8).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) + 1
+    return weekday_on_or_after(np.where(holiday, sept2, d))
+
+
 def weekday_on_or_after(d: np.ndarray) -> np.ndarray:
     """Move Saturdays and Sundays to the next Monday (int days since 1970-01-01, a Thursday)."""
     dow = (d + 3) % 7  # Monday = 0

@@ -157,3 +157,15 @@ def test_census_days_follow_the_published_rule(population) -> None:
     days = population.census_day.astype("datetime64[D]")
     assert str(days[population.period_index(YEARS[1], Term.SPRING)]) == "2025-01-16"
     assert str(days[population.period_index(YEARS[0], Term.AUTUMN)]) == "2023-10-05"
+
+
+def test_entry_dates_are_school_days_before_census_day(
+    census_records: pd.DataFrame, population
+) -> None:
+    entry = pd.to_datetime(census_records["entrydate"], format="%Y-%b-%d %H:%M:%S")
+    assert (entry.dt.weekday < 5).all()
+    holiday = ((entry.dt.month == 7) & (entry.dt.day >= 23)) | (entry.dt.month == 8)
+    assert not holiday.any()
+    period = (census_records["year"] - YEARS[0].start) * 3 + census_records["term"].map(ORDER)
+    census = pd.to_datetime(population.census_day.astype("datetime64[D]"))[period.to_numpy()]
+    assert (entry.to_numpy() < np.asarray(census)).all()
