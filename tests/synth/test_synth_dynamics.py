@@ -163,7 +163,7 @@ def test_entry_dates_are_school_days_before_census_day(
     census_records: pd.DataFrame, population
 ) -> None:
     entry = pd.to_datetime(census_records["entrydate"], format="%Y-%b-%d %H:%M:%S")
-    assert (entry.dt.weekday < 5).all()
+    assert (entry.dt.day_of_week < 5).all()
     holiday = ((entry.dt.month == 7) & (entry.dt.day >= 23)) | (entry.dt.month == 8)
     assert not holiday.any()
     period = (census_records["year"] - YEARS[0].start) * 3 + census_records["term"].map(ORDER)
