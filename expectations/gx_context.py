@@ -3,14 +3,18 @@
 One context per gx_dir per process (opening one reads its YAML and stores). Objects
 (pandas data source, one dataframe asset and whole-frame batch definition per suite,
 the suite, its validation definition) are written only when missing or changed, so
-repeated runs do not rewrite the project config.
+repeated runs do not rewrite the project config. Partitions validate in parallel
+processes (Airflow tasks): a process that must write the config takes a file lock
+and re-reads the config first, so it never saves over what another process added.
 """
 
 from __future__ import annotations
 
 import copy
+import fcntl
 import logging
-from functools import cache
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,22 +67,61 @@ def _use_scrubbing_store(context: FileDataContext) -> bool:
     return True
 
 
-@cache
-def open_context(gx_dir: Path) -> FileDataContext:
-    """The file context rooted at gx_dir (created on first use), progress bars off."""
+_SETUP_LOCK = ".setup.lock"
+_contexts: dict[Path, FileDataContext] = {}
+
+
+@contextmanager
+def setup_lock(gx_dir: Path) -> Iterator[None]:
+    """Exclusive across processes while the GX config is read and written."""
     gx_dir.mkdir(parents=True, exist_ok=True)
+    with (gx_dir / _SETUP_LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open(gx_dir: Path) -> FileDataContext:
+    """Open (creating on first use) the context: scrubbing store, no progress bars or analytics."""
     context = gx.get_context(mode="file", context_root_dir=str(gx_dir))
     if _use_scrubbing_store(context):  # stores are built on open: reopen to use it
         context = gx.get_context(mode="file", context_root_dir=str(gx_dir))
     quiet_gx_logs()  # loggers GX created while opening the context
     variables = context.variables
-    bars = variables.progress_bars
-    if bars is None or bars.globally or bars.metric_calculations:
+    bars = variables.progress_bars  # a ProgressBarsConfig when set, a dict when read back
+    shown = vars(bars) if isinstance(bars, ProgressBarsConfig) else dict(bars or {"on": True})
+    if any(shown.values()):
         variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         variables.save()
     if context.config.analytics_enabled is not False:
         context.enable_analytics(False)
     return context
+
+
+def open_context(gx_dir: Path) -> FileDataContext:
+    """This process's context for gx_dir."""
+    gx_dir = gx_dir.resolve()
+    if gx_dir not in _contexts:
+        with setup_lock(gx_dir):
+            _contexts[gx_dir] = _open(gx_dir)
+    return _contexts[gx_dir]
+
+
+def prepare(gx_dir: Path, spec: SuiteSpec) -> tuple[FileDataContext, gx.ValidationDefinition]:
+    """The context and the suite's validation definition, registered and up to date.
+
+    The common case (everything already registered, suite unchanged) only reads.
+    """
+    gx_dir = gx_dir.resolve()
+    context = open_context(gx_dir)
+    current = _current_definition(context, spec)
+    if current is not None:
+        return context, current
+    with setup_lock(gx_dir):
+        context = _contexts[gx_dir] = _open(gx_dir)  # what other processes wrote meanwhile
+        return context, _ensure_definition(context, spec)
 
 
 def _expectation_key(exp: Any) -> dict[str, Any]:
@@ -119,8 +162,21 @@ def _suite(context: FileDataContext, spec: SuiteSpec) -> gx.ExpectationSuite:
     return context.suites.add_or_update(wanted)
 
 
-def validation_definition(context: FileDataContext, spec: SuiteSpec) -> gx.ValidationDefinition:
-    """The suite's validation definition, creating or refreshing what it depends on."""
+def _current_definition(
+    context: FileDataContext, spec: SuiteSpec
+) -> gx.ValidationDefinition | None:
+    """The stored validation definition if it is fresh and its suite matches spec; else None."""
+    try:
+        found = context.validation_definitions.get(spec.name)
+        if found.is_fresh().success and _same_suite(found.suite, to_gx_suite(spec)):
+            return found
+    except (DataContextError, LookupError, ValueError):
+        pass  # missing, or written by another process since this context was opened
+    return None
+
+
+def _ensure_definition(context: FileDataContext, spec: SuiteSpec) -> gx.ValidationDefinition:
+    """Create or refresh the suite's validation definition and what it depends on."""
     batch_definition = _batch_definition(context, spec.name)
     suite = _suite(context, spec)
     try:

@@ -22,7 +22,7 @@ import pyarrow as pa
 from great_expectations.core.run_identifier import RunIdentifier
 
 from expectations.batch_frame import MissingColumnsError, batch_frame
-from expectations.gx_context import open_context, validation_definition
+from expectations.gx_context import open_context, prepare, setup_lock
 from expectations.gx_results import scrub_exceptions, to_record
 from expectations.outcome import ValidationOutcome
 from expectations.privacy import RESULT_FORMAT, quiet_gx_logs
@@ -72,8 +72,7 @@ def validate_records(
     spec = load_suite(suite)
     frame = batch_frame(records, spec.columns, spec.name)
     gx_params = _parameters(spec, params)
-    context = open_context(Path(gx_dir).resolve())
-    definition = validation_definition(context, spec)
+    _, definition = prepare(Path(gx_dir), spec)
     run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
     result = definition.run(
         batch_parameters={"dataframe": frame},
@@ -105,7 +104,8 @@ def _plain(value: object) -> object:
 
 def build_data_docs(gx_dir: Path) -> Path:
     """Render Data Docs for every stored suite and validation result; return index.html."""
-    context = open_context(Path(gx_dir).resolve())
-    sites = context.build_data_docs()
+    context = open_context(Path(gx_dir))
+    with setup_lock(Path(gx_dir).resolve()):  # two builds would write the same pages
+        sites = context.build_data_docs()
     url = sites.get("local_site") or next(iter(sites.values()))
     return Path(url.removeprefix("file://"))

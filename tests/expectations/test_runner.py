@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -209,3 +211,44 @@ def test_an_empty_batch_blocks(gx_dir: Path) -> None:
     outcome = _census(census_frame(5).iloc[:0], gx_dir)
     assert not outcome.success
     assert outcome.critical_failures[0].expectation_type == "expect_table_row_count_to_be_between"
+
+
+def _validate_in_child(gx_dir: Path, suite: str, barrier: Any, errors: Any) -> None:
+    try:
+        frame, params = (
+            (census_frame(20), PARAMS)
+            if suite == "school_census"
+            else (
+                ks2_frame(20),
+                KS2_PARAMS,
+            )
+        )
+        barrier.wait()
+        validate_records(frame, suite, gx_dir=gx_dir, run_name="parallel", params=params)
+    except Exception as err:  # reported to the parent
+        errors.put(f"{suite}: {type(err).__name__}: {err}")
+
+
+def test_parallel_processes_share_one_gx_dir(tmp_path: Path) -> None:
+    """Airflow validates partitions in parallel: first-time setup must not lose registrations."""
+    gx_dir = tmp_path / "gx"
+    ctx = multiprocessing.get_context("fork")  # children reuse the imported GX (seconds saved)
+    barrier, errors = ctx.Barrier(4), ctx.Queue()
+    suites = ["school_census", "ks2", "school_census", "ks2"]
+    children = [
+        ctx.Process(target=_validate_in_child, args=(gx_dir, s, barrier, errors)) for s in suites
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+    assert errors.empty(), errors.get()
+    assert [c.exitcode for c in children] == [0, 0, 0, 0]
+    for suite in ("school_census", "ks2"):
+        stored = list((gx_dir / "uncommitted" / "validations" / suite).rglob("*.json"))
+        assert len(stored) == 2
+        params = PARAMS if suite == "school_census" else KS2_PARAMS
+        frame = census_frame(5) if suite == "school_census" else ks2_frame(5)
+        assert validate_records(
+            frame, suite, gx_dir=gx_dir, run_name="after", params=params
+        ).success
