@@ -91,3 +91,16 @@ def rate(label: str, feed: str = "school_census") -> float:
         if d.label == label and feed in d.feeds:
             return d.rate
     raise KeyError(f"no defect {label!r} for feed {feed!r}")
+
+
+def markdown() -> str:
+    """The defect table as it appears in docs/synthetic-data.md (a test keeps them equal)."""
+    lines = [
+        "| label | rate | share of | feeds | what happens |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for d in DEFECTS:
+        lines.append(
+            f"| `{d.label}` | {d.rate:.2%} | {d.unit} | {', '.join(d.feeds)} | {d.description} |"
+        )
+    return "\n".join(lines)
