@@ -23,11 +23,10 @@ from npd.periods import Term
 from synth import formats
 from synth.context import WriteContext
 from synth.corrupt import Corruption, corrupt
-from synth.defects import LABEL_CODE, LABELS
-from synth.dynamics import UPN_TEMPORARY
 from synth.ids import hex_ids, scramble
 from synth.people import school_day
 from synth.plants import Plant
+from synth.records import empty_truth, identity, patch, truth_rows
 from synth.rng import stream
 
 FEED = "school_census"
@@ -72,36 +71,6 @@ class _Records:
         return np.searchsorted(self.la_idx, np.arange(n_las + 1))
 
 
-def _patch(column: pa.Array, rows: np.ndarray, values: np.ndarray) -> pa.Array:
-    if rows.size == 0:
-        return column
-    order = np.argsort(rows)
-    mask = np.zeros(len(column), dtype=bool)
-    mask[rows] = True
-    replacements = pa.array(values[order].astype(str), type=pa.string())
-    return pc.replace_with_mask(column, pa.array(mask), replacements)
-
-
-def _identity(ctx: WriteContext, person: np.ndarray, t: int) -> dict[str, np.ndarray]:
-    """UPN and surname in force at a period, their predecessors, and the person-level label."""
-    pop = ctx.pop
-    upn = pop.upn.index_at(person, t)
-    upn_prev = pop.upn.previous(upn)
-    surname = pop.surname.index_at(person, t)
-    surname_prev = pop.surname.previous(surname)
-    label = np.full(len(person), LABEL_CODE["none"], dtype=np.int8)
-    label[surname_prev >= 0] = LABEL_CODE["name_change"]
-    label[upn_prev >= 0] = LABEL_CODE["former_upn"]
-    label[pop.upn.kind[upn] == UPN_TEMPORARY] = LABEL_CODE["temporary_upn"]
-    return {
-        "upn": upn,
-        "upn_prev": upn_prev,
-        "surname": surname,
-        "surname_prev": surname_prev,
-        "label": label,
-    }
-
-
 def _person_columns(
     ctx: WriteContext, person: np.ndarray, t: int, ident: dict[str, np.ndarray], bad: Corruption
 ) -> dict[str, pa.Array]:
@@ -113,8 +82,8 @@ def _person_columns(
     legal = ctx.surnames.take(pa.array(surname_code))
     return {
         "dob": formats.dates(bad.dob, formats.CENSUS_DATE),
-        "surname": _patch(legal, bad.surname_rows, bad.surname_values),
-        "forename": _patch(
+        "surname": patch(legal, bad.surname_rows, bad.surname_values),
+        "forename": patch(
             ctx.forenames.take(pa.array(pop.forename[person])),
             bad.forename_rows,
             bad.forename_values,
@@ -128,7 +97,7 @@ def _person_columns(
             pop.surname.value[np.maximum(ident["surname_prev"], 0)],
             ident["surname_prev"] < 0,
         ),
-        "upn": _patch(ctx.upn_values.take(pa.array(ident["upn"])), bad.upn_rows, bad.upn_values),
+        "upn": patch(ctx.upn_values.take(pa.array(ident["upn"])), bad.upn_rows, bad.upn_values),
         "former_upn": formats.vocab_take(ctx.upn_values, ident["upn_prev"]),
         "uln": formats.vocab_take(ctx.uln, person, uln_missing),
         "sex": ctx.code_column("sex", person),
@@ -200,7 +169,7 @@ def _on_roll(ctx: WriteContext, t: int, rng: np.random.Generator) -> _Records:
         ctx, "pupilonroll", person, school, enrol, entry
     )
     n = len(person)
-    ident = _identity(ctx, person, t)
+    ident = identity(ctx, person, t)
     bad = _corrupt(ctx, rng, person, school, ident, t)
     nc = pop.nc_year(t, person)
     cols = _person_columns(ctx, person, t, ident, bad)
@@ -260,7 +229,7 @@ def _off_roll(ctx: WriteContext, t: int, rng: np.random.Generator) -> _Records:
     )
     n = len(person)
     before = max(t - 1, 0)
-    ident = _identity(ctx, person, before)
+    ident = identity(ctx, person, before)
     bad = _corrupt(ctx, rng, person, school, ident, before)
     entry = pop.entry_day[before, person]
     cols = _person_columns(ctx, person, before, ident, bad)
@@ -452,34 +421,9 @@ def write_period(
                     )
             jobs.append((path, table_spec, cols, hi - lo))
             if name in ("pupilonroll", "pupilnolongeronroll"):
-                truth.append(_truth(ctx.relative(path), rec.person[lo:hi], rec.label[lo:hi]))
+                truth.append(truth_rows(ctx.relative(path), rec.person[lo:hi], rec.label[lo:hi]))
     # Arrow releases the GIL while writing, so files are written two at a time.
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         for (path, *_), rows in zip(jobs, pool.map(lambda job: _write(*job), jobs), strict=True):
             on_file(ctx.relative(path), rows)
     return pa.concat_tables(truth) if truth else empty_truth(), planted
-
-
-def _truth(source_file: str, person: np.ndarray, label: np.ndarray) -> pa.Table:
-    n = len(person)
-    return pa.table(
-        {
-            "source_file": pa.array([source_file], pa.string()).take(
-                pa.array(np.zeros(n, np.int64))
-            ),
-            "source_row": pa.array(np.arange(2, n + 2, dtype=np.int64)),
-            "person_id": pa.array(person.astype(np.int64)),
-            "defect": pa.array(LABELS, pa.string()).take(pa.array(label.astype(np.int64))),
-        }
-    )
-
-
-def empty_truth() -> pa.Table:
-    return pa.table(
-        {
-            "source_file": pa.array([], pa.string()),
-            "source_row": pa.array([], pa.int64()),
-            "person_id": pa.array([], pa.int64()),
-            "defect": pa.array([], pa.string()),
-        }
-    )

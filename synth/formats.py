@@ -46,15 +46,6 @@ def codes(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
     return vocab_take(uniq.astype(str), inverse, mask)
 
 
-def strings(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
-    """A high-cardinality numpy string column; '' becomes blank."""
-    values = np.asarray(values)
-    mask = values == ""
-    if missing is not None:
-        mask |= missing
-    return pa.array(values.astype(str), mask=mask, type=pa.string())
-
-
 def dates(day: np.ndarray, fmt: str, missing: np.ndarray | None = None) -> pa.Array:
     """Days since 1970-01-01 rendered with a strftime format ('C' locale month names)."""
     day = np.asarray(day, dtype=np.int64)

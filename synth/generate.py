@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -174,15 +175,15 @@ def _value_counts(table: pa.Table) -> tuple[list[str], list[int]]:
 
 def _plants_table(planted: list[dict]) -> pa.Table:
     """Every planted cell: which plant, in which file and row (header = line 1)."""
-    plant, source, row = [], [], []
-    for item in planted:
-        plant.extend([item["plant"]] * len(item["rows"]))
-        source.extend([item["source_file"]] * len(item["rows"]))
-        row.extend(int(r) for r in item["rows"])
+    counts = np.array([len(item["rows"]) for item in planted], dtype=np.int64)
+    which = np.repeat(np.arange(len(planted)), counts)
+    plants = pa.array([item["plant"] for item in planted], pa.string())
+    sources = pa.array([item["source_file"] for item in planted], pa.string())
+    rows = [np.asarray(item["rows"], np.int64) for item in planted]
     return pa.table(
         {
-            "plant": pa.array(plant, pa.string()),
-            "source_file": pa.array(source, pa.string()),
-            "source_row": pa.array(row, pa.int64()),
+            "plant": plants.take(pa.array(which)),
+            "source_file": sources.take(pa.array(which)),
+            "source_row": pa.array(np.concatenate(rows) if rows else np.zeros(0, np.int64)),
         }
     )

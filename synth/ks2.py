@@ -16,10 +16,10 @@ from ingest.spec import load_spec
 from npd.codes import codelist, mapping
 from npd.periods import AcademicYear, Term
 from synth import formats
-from synth.census import _identity, _patch, _truth, empty_truth
 from synth.context import WriteContext
 from synth.corrupt import corrupt
 from synth.plants import Plant
+from synth.records import empty_truth, identity, patch, truth_rows
 from synth.rng import stream
 
 FEED = "ks2"
@@ -69,7 +69,7 @@ def write_year(
     person, school, la_idx = person[order], school[order], la_idx[order]
     n = len(person)
     seq = _within_school(school)
-    ident = _identity(ctx, person, t)
+    ident = identity(ctx, person, t)
     bad = corrupt(
         rng,
         FEED,
@@ -129,13 +129,13 @@ def write_year(
     candno = laestab * 10000 + seq + 1
     cols = {
         "candidate_number": formats.integers(candno),
-        "upn": _patch(ctx.upn_values.take(pa.array(ident["upn"])), bad.upn_rows, bad.upn_values),
-        "surname": _patch(
+        "upn": patch(ctx.upn_values.take(pa.array(ident["upn"])), bad.upn_rows, bad.upn_values),
+        "surname": patch(
             ctx.surnames.take(pa.array(pop.surname.value[ident["surname"]])),
             bad.surname_rows,
             bad.surname_values,
         ),
-        "forename": _patch(
+        "forename": patch(
             ctx.forenames.take(pa.array(pop.forename[person])),
             bad.forename_rows,
             bad.forename_values,
@@ -185,7 +185,7 @@ def write_year(
         path, header, [cols.get(f.name, formats.blank(n)) for f in spec.fields]
     )
     on_file(ctx.relative(path), written)
-    truth = _truth(ctx.relative(path), person, bad.label) if n else empty_truth()
+    truth = truth_rows(ctx.relative(path), person, bad.label) if n else empty_truth()
     return truth, planted
 
 

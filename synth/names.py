@@ -134,14 +134,6 @@ def draw_surnames(rng: np.random.Generator, ethnicity_main: np.ndarray) -> np.nd
     return _zipf_pick(rng, _pick_pools(rng, ethnicity_main, 1), _SURNAME_RANGES)
 
 
-def middle_names(middle: np.ndarray, middle2: np.ndarray) -> np.ndarray:
-    """The middlenames field: one or two forenames separated by a space, '' for none."""
-    first = np.where(middle >= 0, FORENAMES[np.maximum(middle, 0)], "")
-    second = np.where(middle2 >= 0, FORENAMES[np.maximum(middle2, 0)], "")
-    joined = np.char.add(np.char.add(first, np.where(middle2 >= 0, " ", "")), second)
-    return joined
-
-
 _LOWER = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8).astype(np.uint32)
 
 

@@ -216,10 +216,6 @@ class Schools:
             out[rows] = members[np.minimum(pos, len(members) - 1)]
         return out
 
-    def count(self, group: int, la_idx: int) -> int:
-        members, _ = self._groups[group]
-        return int((self.la_idx[members] == la_idx).sum())
-
 
 def group_of(nc_year: np.ndarray, special: np.ndarray) -> np.ndarray:
     """The school group a pupil belongs in: special, primary (R-6), secondary (7-11), sixth."""
