@@ -51,3 +51,12 @@ def test_census_schema_renames_gender_to_sex_from_2024_25() -> None:
 def test_unknown_feed_is_a_clear_error() -> None:
     with pytest.raises(SpecError, match="no feed specification for 'nope'"):
         load_spec("nope")
+
+
+def test_every_code_list_has_short_codes_and_no_stray_meanings() -> None:
+    from npd.codes import _raw
+
+    for name, entry in _raw().items():
+        if isinstance(entry, dict) and "codes" in entry:
+            for code in entry["codes"]:
+                assert len(str(code)) <= 16, (name, code)  # a meaning parsed as a code is longer
