@@ -33,8 +33,8 @@ for _code in TA_OUTCOMES:
         raise ValueError(f"KS2 TA outcome {_code} not in npd/codes.yml")
 _EAL = {"1_ENG": 1, "2_OTH": 2, "3_UNCL": 3}
 ABSENT_RATE = 0.01  # per subject test
-MEAN_SCORE = {"read": 104.5, "mat": 104.0, "gps": 104.5}
-SCORE_SD = 7.0
+MEAN_SCORE = {"read": 105.0, "mat": 104.7, "gps": 104.8}
+SCORE_SD = 7.5
 FSM6_PERIODS = 18  # six years of censuses
 
 
@@ -88,7 +88,7 @@ def write_year(
     girl = np.where(male, -1.0, 1.0)
 
     def z(shift: np.ndarray | float) -> np.ndarray:
-        return 0.8 * ability + 0.6 * rng.standard_normal(n) + shift
+        return 0.85 * ability + 0.5 * rng.standard_normal(n) + shift
 
     z_read, z_mat, z_gps, z_writ = (
         z(0.12 * girl - 0.1 * (eal == 2)),
@@ -96,7 +96,7 @@ def write_year(
         z(0.12 * girl),
         z(0.18 * girl),
     )
-    below = ((sen == "E") & (ability < -1.2)) | ((sen == "K") & (ability < -2.4))
+    below = ((sen == "E") & (ability < -1.5)) | ((sen == "K") & (ability < -2.6))
     scores, outcomes, absent = {}, {}, {}
     for subject, zz in (("read", z_read), ("mat", z_mat), ("gps", z_gps)):
         score = _score(zz, MEAN_SCORE[subject])

@@ -146,7 +146,7 @@ def draw_people(
     disadvantage = (
         rng.standard_normal(n) + _shift(main, _DISADVANTAGE_SHIFT) + (0.3 if from_abroad else 0.0)
     )
-    ability = 0.88 * rng.standard_normal(n) - 0.35 * disadvantage + _shift(main, _ABILITY_SHIFT)
+    ability = 0.85 * rng.standard_normal(n) - 0.5 * disadvantage + _shift(main, _ABILITY_SHIFT)
     ability -= 0.05 * (sex == "M")
     latent = _sen_latent(rng, ability, sex == "M", disadvantage)
     special_cut, ehc_cut, support_cut = sen_cuts if sen_cuts is not None else sen_thresholds(latent)
