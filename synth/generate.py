@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from npd.periods import AcademicYear, Term
 from synth import census, ks2
 from synth.context import WriteContext
+from synth.geography import resolve
 from synth.plants import Plant, parse_plants
 from synth.population import Population, build_population
 
@@ -98,6 +99,10 @@ def generate(
         raise ValueError("the truth folder must not be inside the landing folder")
     years = sorted({AcademicYear.parse(y) for y in years})
     parsed = parse_plants(plants)
+    codes = [la.code for la in resolve(las)]
+    for plant in parsed:  # a plant that can never apply is a mistake, not a no-op
+        if plant.la not in codes or plant.year not in years:
+            raise ValueError(f"plant {plant.text!r}: LA or year is not part of this run")
     started = time.perf_counter()
     pop = build_population(pupils, seed, years, las)
     summary = SynthSummary(

@@ -65,6 +65,9 @@ class Plant:
         value = float(rate)
         if not 0 <= value <= 1:
             raise ValueError(f"plant {text!r}: rate must be between 0 and 1")
+        annual = term.lower() in ("annual", "")
+        if annual != (feed == "ks2"):
+            raise ValueError(f"plant {text!r}: the census needs a term, KS2 takes 'annual'")
         table, _, name = field.rpartition(".")
         table = table or _DEFAULT_TABLE[feed]
         academic_year = AcademicYear.parse(year)
@@ -78,7 +81,7 @@ class Plant:
             text=text,
             feed=feed,
             year=academic_year,
-            term=None if term.lower() in ("annual", "") else Term(term.lower()),
+            term=None if annual else Term(term.lower()),
             la=int(la[2:]),
             table=table,
             field=name,

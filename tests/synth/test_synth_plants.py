@@ -56,6 +56,8 @@ def test_planted_cells_are_listed_with_the_truth(generated: Generated) -> None:
         "school_census:2023/24:spring:LA330:ethnicity:1.5:blank",
         "school_census:2023/24:spring:LA330:ethnicity:0.05:scramble",
         "cin:2023/24:spring:LA330:ethnicity:0.05:blank",
+        "ks2:2023/24:spring:LA330:READOUTCOME:0.05:blank",  # KS2 is annual
+        "school_census:2023/24:annual:LA330:ethnicity:0.05:blank",  # the census is termly
         "school_census:2024/25:spring:LA330:gender:0.05:blank",  # renamed to sex from 2024/25
     ],
 )
@@ -74,3 +76,18 @@ def test_invalid_values_fail_the_fields_code_list() -> None:
     assert not codelist("language").is_valid(value)  # XXXX would pass the 3-4 letter pattern
     other = Plant.parse("school_census:2023/24:autumn:LA202:senneeds.sentype:0.2:invalid_code")
     assert other.table == "senneeds"
+
+
+def test_plants_outside_the_run_are_refused(tmp_path) -> None:
+    from synth.generate import generate
+
+    with pytest.raises(ValueError, match="plant"):
+        generate(
+            tmp_path / "landing",
+            tmp_path / "truth",
+            100,
+            1,
+            YEARS[:1],
+            las=[202],
+            plants=["school_census:2023/24:spring:LA330:ethnicity:0.05:blank"],
+        )
