@@ -311,8 +311,10 @@ class _Simulation:
         nc = self._nc(year)
         on = self.school_now >= 0
         july = self._july_end(rng, year.start, self.n)
-        # Y13 leave; of Y11, those who do not stay on leave.
-        stay_p = 1 / (1 + np.exp(-(np.log(0.45 / 0.55) - 0.1 + 1.1 * self.ability)))
+        # Y13 leave; of Y11, those who do not stay on leave (higher attainers stay more often;
+        # the -0.1 offsets the spread of ability so the mean stays at the rate).
+        stay = RATES["stay_on_sixth_form"]
+        stay_p = 1 / (1 + np.exp(-(np.log(stay / (1 - stay)) - 0.1 + 1.1 * self.ability)))
         stay_p = np.where(self.special, 0.7, stay_p)
         into_y12 = on & (nc == 12)
         stays = rng.random(self.n) < stay_p
