@@ -46,6 +46,7 @@ class LinkReport:
     new_identifiers: int = 0
     conflicts: int = 0  # identifiers of one record already held by different persons
     fallback: str = "none"
+    replayed: bool = False  # the same input was linked before: its links were kept
     seconds: float = 0.0
 
     @property
@@ -199,11 +200,13 @@ def _new_identifiers(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     )
 
 
-def _record_identity(con: duckdb.DuckDBPyConnection, feed: str, year: str, term: str | None) -> pa.Table:
+def _record_identity(
+    con: duckdb.DuckDBPyConnection, feed: str, year: str, term: str | None, load_id: str
+) -> pa.Table:
     table = load_catalogue().table("identity.record_identity")
     available = {r[0] for r in con.execute("DESCRIBE src").fetchall()}
     partition = {"feed": sql_str(feed), "academic_year": sql_str(year),
-                 "term": sql_str(term) if term else "CAST(NULL AS VARCHAR)", "load_id": "s._load_id"}
+                 "term": sql_str(term) if term else "CAST(NULL AS VARCHAR)", "load_id": sql_str(load_id)}
     linked = {"person_id", "link_method", "match_probability", "model_version", "new_person"}
     parts = []
     for col in table.column_names:
@@ -218,6 +221,24 @@ def _record_identity(con: duckdb.DuckDBPyConnection, feed: str, year: str, term:
     ).to_arrow_table()
 
 
+PRIOR_SCHEMA = pa.schema([
+    ("record_key", pa.string()), ("person_id", pa.int64()), ("link_method", pa.string()),
+    ("match_probability", pa.float64()), ("model_version", pa.string()), ("new_person", pa.bool_()),
+])
+
+
+def _prior_links(conn: sa.Connection, feed: str, year: str, term: str | None, load_id: str) -> pa.Table:
+    """The links this same input was given before, if it was linked before."""
+    term_test = f"term = {sql_str(term)}" if term else "term IS NULL"
+    return query_arrow(
+        conn,
+        "SELECT record_key, person_id, link_method, match_probability, model_version, new_person "
+        f"FROM identity.record_identity WHERE feed = {sql_str(feed)} AND academic_year = {sql_str(year)} "
+        f"AND {term_test} AND load_id = {sql_str(load_id)}",
+        schema=PRIOR_SCHEMA,
+    )
+
+
 def link_records(
     records: Path,
     out: Path,
@@ -228,8 +249,14 @@ def link_records(
     term: str | None,
     load_id: str,
     fallback: Fallback | None = None,
+    relink: bool = False,
 ) -> LinkReport:
-    """Link a partition's records to the master index; write them with person ids to `out`."""
+    """Link a partition's records to the master index; write them with person ids to `out`.
+
+    Linking the same input again (same load id) keeps the links it was given the first
+    time, so a rerun reproduces the warehouse exactly even after later periods taught the
+    index more; `relink` asks for a fresh decision instead.
+    """
     started = time.perf_counter()
     fallback = fallback or NoFallback()
     catalogue = load_catalogue()
@@ -249,13 +276,19 @@ def link_records(
         con.execute("CREATE TABLE known AS SELECT * FROM known_view")
         next_id = int(conn.execute(sa.text(
             "SELECT coalesce(max(person_id), 0) + 1 FROM identity.person")).scalar_one())
-        _assign(con, next_id)
-        _apply_fallback(con, fallback, feed, next_id + scalar(con, "SELECT count(*) FROM new_keys"))
+        prior = _prior_links(conn, feed, academic_year, term, load_id)
+        if not relink and prior.num_rows == scalar(con, "SELECT count(*) FROM ids"):
+            con.register("prior_view", prior)
+            con.execute("CREATE TABLE assigned AS SELECT *, false AS conflict FROM prior_view")
+            report.replayed = True
+        else:
+            _assign(con, next_id)
+            _apply_fallback(con, fallback, feed, next_id + scalar(con, "SELECT count(*) FROM new_keys"))
         _new_identifiers(con, load_id)
 
         persons = con.sql(
             f"SELECT DISTINCT person_id, {sql_str(load_id)} AS first_load_id FROM assigned "
-            "WHERE new_person ORDER BY person_id"
+            f"WHERE new_person AND person_id >= {next_id} ORDER BY person_id"
         ).to_arrow_table()
         append(conn, catalogue.table("identity.person"), persons)
         append(conn, catalogue.table("identity.person_identifier"), con.sql("SELECT * FROM new_ids").to_arrow_table())
@@ -263,7 +296,7 @@ def link_records(
             conn,
             catalogue.table("identity.record_identity"),
             {"feed": feed, "academic_year": academic_year, "term": term},
-            _record_identity(con, feed, academic_year, term),
+            _record_identity(con, feed, academic_year, term, load_id),
         )
         con.execute(
             f"COPY (SELECT s.*, a.person_id, a.link_method, a.match_probability, a.model_version, "

@@ -34,11 +34,11 @@ def _records(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _link(settings: Settings, rows: list[dict], term: str, fallback=None):
+def _link(settings: Settings, rows: list[dict], term: str, fallback=None, load_id: str | None = None):
     records = _records(settings.tmp_dir / f"records_{term}.parquet", rows)
     out = settings.tmp_dir / f"linked_{term}.parquet"
     report = link_records(records, out, settings.identity_url, settings.tmp_dir, "school_census",
-                          "2024/25", term, f"load-{term}", fallback=fallback)
+                          "2024/25", term, load_id or f"load-{term}", fallback=fallback)
     linked = {r["record_key"]: r for r in pq.read_table(out).to_pylist()}
     return report, [linked[f"f.csv#{i + 2}"] for i in range(len(rows))]
 
@@ -51,14 +51,28 @@ def test_new_persons_then_stable_ids_across_terms_and_reruns(settings: Settings)
     assert [r["person_id"] for r in autumn] == [1, 2, None, None, None]
     assert all(r["new_person"] for r in autumn[:2])
 
-    _, rerun = _link(settings, rows, "autumn")
-    assert [r["person_id"] for r in rerun] == [1, 2, None, None, None]
-    assert not any(r["new_person"] for r in rerun)
+    report, rerun = _link(settings, rows, "autumn")
+    assert report.replayed
+    assert [(r["person_id"], r["new_person"]) for r in rerun] == [(r["person_id"], r["new_person"]) for r in autumn]
+
+    report, corrected = _link(settings, rows, "autumn", load_id="load-autumn-corrected")
+    assert not report.replayed
+    assert [r["person_id"] for r in corrected] == [1, 2, None, None, None]
+    assert not any(r["new_person"] for r in corrected)
 
     spring_rows = [{"upn": UPNS[1]}, {"upn": UPNS[2]}, {"upn": UPNS[0]}]
     report, spring = _link(settings, spring_rows, "spring")
     assert [r["person_id"] for r in spring] == [2, 3, 1]
     assert report.new_persons == 1
+
+
+def test_a_rerun_keeps_the_links_it_was_given_even_after_the_index_learned_more(settings: Settings) -> None:
+    _link(settings, [{"upn": None, "uln": ULNS[1]}], "autumn")  # linked by ULN alone: new person 1
+    _link(settings, [{"upn": UPNS[5], "uln": ULNS[1]}], "spring")  # now the UPN is learned for person 1
+    report, rerun = _link(settings, [{"upn": None, "uln": ULNS[1]}], "autumn")
+    assert report.replayed and (rerun[0]["person_id"], rerun[0]["link_method"]) == (1, "uln")
+    report, fresh = _link(settings, [{"upn": UPNS[5], "uln": ULNS[1]}], "spring", load_id="x")
+    assert (fresh[0]["person_id"], fresh[0]["link_method"]) == (1, "upn")
 
 
 def test_a_former_upn_links_the_new_upn_to_the_same_person(settings: Settings) -> None:
