@@ -11,6 +11,18 @@ import pytest
 from npd.config import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shared"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Airflow reads its home on import: give it a throwaway one, never the user's ~/airflow."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="npd-airflow-"))
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home}/airflow.db"
 
 
 @pytest.fixture

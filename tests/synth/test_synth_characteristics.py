@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from conftest import YEARS, Generated
+from synth_fixtures import YEARS, Generated
 
 from npd.codes import codelist, mapping
 from synth.rates import RATES

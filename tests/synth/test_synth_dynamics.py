@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PUPILS, YEARS, Generated
+from synth_fixtures import PUPILS, YEARS, Generated
 
 from npd.periods import Term
 from synth.rates import RATES

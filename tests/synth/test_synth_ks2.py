@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import YEARS, Generated, read_csv
+from synth_fixtures import YEARS, Generated, read_csv
 
 from ingest.landing import annual_file_path
 from linkage.identifiers import UpnStatus, classify_upn

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PUPILS, SEED, YEARS, Generated
+from synth_fixtures import PUPILS, SEED, YEARS, Generated
 
 from ingest.landing import annual_file_path, census_table_path
 from ingest.spec import load_spec

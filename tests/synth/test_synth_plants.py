@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import BLANK_PLANT, PLANT, YEARS, Generated, read_csv
+from synth_fixtures import BLANK_PLANT, PLANT, YEARS, Generated, read_csv
 
 from ingest.landing import annual_file_path
 from npd.periods import AcademicYear

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow.parquet as pq
-from conftest import YEARS, Generated, read_csv
+from synth_fixtures import YEARS, Generated, read_csv
 
 from ingest.landing import annual_file_path
 from synth.defects import LABELS
