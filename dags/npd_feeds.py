@@ -25,7 +25,10 @@ DEFAULT_ARGS = {
 def _params(feed: Feed) -> dict[str, Param]:
     params = {
         "academic_year": Param(
-            "2024/25", type="string", pattern=r"^\d{4}/\d{2}$", description="Academic year, e.g. 2024/25"
+            "2024/25",
+            type="string",
+            pattern=r"^\d{4}/\d{2}$",
+            description="Academic year, e.g. 2024/25",
         )
     }
     if feed.termly:

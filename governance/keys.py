@@ -41,7 +41,10 @@ def _parse(text: str, where: str) -> bytes:
 
 def _from_airflow() -> str | None:
     """The key from an Airflow connection, only when running inside Airflow."""
-    if not (os.environ.get("AIRFLOW_CTX_DAG_ID") or os.environ.get(f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}")):
+    if not (
+        os.environ.get("AIRFLOW_CTX_DAG_ID")
+        or os.environ.get(f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}")
+    ):
         return None
     try:
         from airflow.sdk import Connection

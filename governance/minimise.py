@@ -24,7 +24,9 @@ def column_expr(rule: str | None, source: str, records: str = "r", key: str = "k
     if rule == "month_of":
         return f"month({col})"
     if rule == "postcode_district":
-        return f"(CASE WHEN regexp_full_match({col}, '{POSTCODE}') THEN split_part({col}, ' ', 1) END)"
+        return (
+            f"(CASE WHEN regexp_full_match({col}, '{POSTCODE}') THEN split_part({col}, ' ', 1) END)"
+        )
     raise ValueError(f"unknown derive rule {rule!r}")
 
 

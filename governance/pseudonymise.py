@@ -38,8 +38,13 @@ def register_key(con: duckdb.DuckDBPyConnection, key: bytes, name: str = KEY_TAB
     padded = key.ljust(_BLOCK, b"\0")
     ipad = bytes(b ^ 0x36 for b in padded)
     opad = bytes(b ^ 0x5C for b in padded)
-    con.register(name, pa.table({"ipad": [ipad], "opad": [opad]}, schema=pa.schema(
-        [("ipad", pa.binary()), ("opad", pa.binary())])))
+    con.register(
+        name,
+        pa.table(
+            {"ipad": [ipad], "opad": [opad]},
+            schema=pa.schema([("ipad", pa.binary()), ("opad", pa.binary())]),
+        ),
+    )
 
 
 def sql_pseudonym(expr: str, key_alias: str = "k", prefix: str = "person:") -> str:

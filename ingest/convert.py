@@ -66,7 +66,9 @@ def _typed(fld: FieldSpec, raw: str) -> tuple[str, str | None]:
     if fld.type == "bool":
         t = ", ".join(sql_literal(v) for v in _TRUE)
         f = ", ".join(sql_literal(v) for v in _FALSE)
-        expr = f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        expr = (
+            f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        )
         return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
     if fld.type == "postcode":
         squashed = f"regexp_replace(upper({raw}), '\\s+', '', 'g')"
@@ -86,7 +88,9 @@ def _typed(fld: FieldSpec, raw: str) -> tuple[str, str | None]:
 
 def _problem(fld: FieldSpec) -> str:
     if fld.type == "date":
-        return f"not a date in the expected format ({fld.formats[0] if fld.formats else '%Y-%m-%d'})"
+        return (
+            f"not a date in the expected format ({fld.formats[0] if fld.formats else '%Y-%m-%d'})"
+        )
     if fld.type == "int":
         return "not a whole number"
     if fld.type == "float":

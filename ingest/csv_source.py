@@ -66,9 +66,13 @@ def read_header(path: Path, source: str, encoding: str = "utf-8") -> list[str]:
     if not first.strip():
         raise InputError(source, "is empty: no header row")
     try:
-        text = codecs.decode(first, "utf-8-sig" if encoding.replace("_", "-") in ("utf-8", "utf8") else encoding)
+        text = codecs.decode(
+            first, "utf-8-sig" if encoding.replace("_", "-") in ("utf-8", "utf8") else encoding
+        )
     except UnicodeDecodeError as exc:
-        raise InputError(source, f"header row is not valid {encoding} (byte {exc.start})", row=1) from exc
+        raise InputError(
+            source, f"header row is not valid {encoding} (byte {exc.start})", row=1
+        ) from exc
     header = [h.strip() for h in next(csv.reader([text.rstrip("\r\n")]))]
     lowered = [h.lower() for h in header]
     duplicates = sorted({h for h in lowered if lowered.count(h) > 1})
@@ -80,7 +84,11 @@ def read_header(path: Path, source: str, encoding: str = "utf-8") -> list[str]:
 
 
 def load_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, source: str, header: list[str], encoding: str = "utf-8"
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    source: str,
+    header: list[str],
+    encoding: str = "utf-8",
 ) -> RawTable:
     """Load a CSV's data rows as text into a fresh temp table; collect rejected rows."""
     n = next(_ids)
@@ -131,7 +139,9 @@ def _collect_rejects(
     return list(by_line.values())
 
 
-def _number_rows(con: duckdb.DuckDBPyConnection, name: str, rows: int, rejects: list[Reject]) -> None:
+def _number_rows(
+    con: duckdb.DuckDBPyConnection, name: str, rows: int, rejects: list[Reject]
+) -> None:
     """Give each parsed row its line number, skipping the lines the reader rejected."""
     if not rejects:
         con.execute(f"ALTER TABLE {name} ADD COLUMN _source_row BIGINT")

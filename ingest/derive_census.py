@@ -49,19 +49,19 @@ def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:
             SELECT _return, pupil_on_roll_id, arg_min(postcode, _source_row) AS postcode
             FROM staged_addressesonroll WHERE postcode IS NOT NULL GROUP BY ALL
         )
-        SELECT {record_key('p')} AS record_key,
+        SELECT {record_key("p")} AS record_key,
                p._load_id, p._source_file, p._source_row, p._return,
                {sql_str(ctx.year.label)} AS academic_year,
                {sql_str(ctx.term.value)} AS census_term,
                DATE '{census}' AS census_date,
-               coalesce(TRY_CAST(left(s.laestab, 3) AS INTEGER), {la_from_return('p')}) AS la_code,
+               coalesce(TRY_CAST(left(s.laestab, 3) AS INTEGER), {la_from_return("p")}) AS la_code,
                TRY_CAST(substr(s.laestab, 4, 4) AS INTEGER) AS estab,
                s.laestab, s.urn, p.native_id, p.pupil_on_roll_id,
                p.upn, p.upn_status, p.former_upn, p.former_upn_status, p.uln, p.uln_valid,
                p.surname, p.forename, p.middle_names, p.preferred_surname, p.former_surname,
                p.dob, p.sex,
-               p.ethnicity, {ethnicity_columns('p.ethnicity')},
-               p.language, {language_group('p.language')},
+               p.ethnicity, {ethnicity_columns("p.ethnicity")},
+               p.language, {language_group("p.language")},
                CASE WHEN fr._return IS NOT NULL THEN coalesce(f.eligible, false) END AS fsm_eligible,
                p.sen_provision, sen.primary_sen_type, sen.secondary_sen_type,
                p.ncyear_actual, {expected_ncyear(age)} AS ncyear_expected,

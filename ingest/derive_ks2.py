@@ -13,13 +13,13 @@ def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TABLE records AS
-        SELECT {record_key('k')} AS record_key,
+        SELECT {record_key("k")} AS record_key,
                k._load_id, k._source_file, k._source_row, k._return,
                {sql_str(ctx.year.label)} AS academic_year,
                k.candidate_number, k.upn, k.upn_status,
                CAST(NULL AS VARCHAR) AS former_upn, 'missing' AS former_upn_status,
                k.surname, k.forename, k.dob, k.sex,
-               {age_start_of_year('k.dob', ctx.year)} AS age_start_of_year,
+               {age_start_of_year("k.dob", ctx.year)} AS age_start_of_year,
                k.la_code, k.estab,
                coalesce(k.laestab, lpad(k.la_code::VARCHAR, 3, '0') || lpad(k.estab::VARCHAR, 4, '0'))
                    AS laestab,

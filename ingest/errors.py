@@ -6,7 +6,9 @@ from __future__ import annotations
 class InputError(ValueError):
     """Bad input that stops a file or a partition. The message never quotes identifiers."""
 
-    def __init__(self, source: str, problem: str, *, row: int | None = None, field: str | None = None):
+    def __init__(
+        self, source: str, problem: str, *, row: int | None = None, field: str | None = None
+    ):
         self.source = source
         self.problem = problem
         self.row = row

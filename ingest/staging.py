@@ -45,7 +45,9 @@ class StagingSession:
         except ValueError:
             return path.name
 
-    def stage_csv(self, path: Path, table: TableSpec, return_name: str, encoding: str) -> FileAccount:
+    def stage_csv(
+        self, path: Path, table: TableSpec, return_name: str, encoding: str
+    ) -> FileAccount:
         """Stage one CSV file of a table. Bad rows are quarantined; a bad file is rejected."""
         source = self.source_name(path)
         account = FileAccount(source_file=source, table=table.name)
@@ -68,7 +70,9 @@ class StagingSession:
             account.messages.append(f"{source}: {file_reason}; every row quarantined")
         undeclared = [h for h in header if h.lower() not in declared]
         if undeclared:
-            account.messages.append(f"{source}: undeclared column(s) not staged: {', '.join(undeclared)}")
+            account.messages.append(
+                f"{source}: undeclared column(s) not staged: {', '.join(undeclared)}"
+            )
         self._type_and_split(raw, table, source, return_name, file_reason, account)
         self.con.execute(f"DROP TABLE IF EXISTS {raw.name}")
         return account
@@ -78,11 +82,16 @@ class StagingSession:
         self.ensure_table(table)
         if required:
             account = FileAccount(source_file=source, table=table.name, status="missing")
-            account.messages.append(f"{source}: required table {table.name} is missing from the return")
+            account.messages.append(
+                f"{source}: required table {table.name} is missing from the return"
+            )
             self.accounts.append(account)
 
     def ensure_table(self, table: TableSpec) -> None:
-        cols = [f"{quote_ident(c.name)} {_sql_type_of(table, c.name)}" for c in empty_typed_columns(table)]
+        cols = [
+            f"{quote_ident(c.name)} {_sql_type_of(table, c.name)}"
+            for c in empty_typed_columns(table)
+        ]
         lineage = "_load_id VARCHAR, _source_file VARCHAR, _source_row BIGINT, _return VARCHAR"
         self.con.execute(
             f"CREATE TABLE IF NOT EXISTS {staged_name(table.name)} ({lineage}, {', '.join(cols)})"
@@ -125,7 +134,7 @@ class StagingSession:
             f"""
             INSERT INTO quarantine
             SELECT t._load_id, t._source_file, t._source_row, t._return, {sql_str(table.name)},
-                   t._reason, {raw_json('r', raw.header)}
+                   t._reason, {raw_json("r", raw.header)}
             FROM {typed} t JOIN {raw.name} r USING (_ord)
             WHERE t._reason IS NOT NULL ORDER BY t._ord
             """
@@ -133,7 +142,15 @@ class StagingSession:
         for reject in raw.rejects:
             self.con.execute(
                 "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [self.load_id, source, reject.line, return_name, table.name, reject.reason, reject.raw],
+                [
+                    self.load_id,
+                    source,
+                    reject.line,
+                    return_name,
+                    table.name,
+                    reject.reason,
+                    reject.raw,
+                ],
             )
         bad = scalar(self.con, f"SELECT count(*) FROM {typed} WHERE _reason IS NOT NULL")
         account.rows_read = raw.rows_read
@@ -151,7 +168,7 @@ class StagingSession:
                 f"""
                 UPDATE {typed} AS t SET _reason = concat_ws('; ', t._reason, d.reason)
                 FROM (
-                    SELECT _ord, {sql_str(sources + ': duplicate within the return, ')}
+                    SELECT _ord, {sql_str(sources + ": duplicate within the return, ")}
                            || count(*) OVER w || ' records (rows '
                            || string_agg(_source_row::VARCHAR, ', ' ORDER BY _source_row) OVER w
                            || ')' AS reason,

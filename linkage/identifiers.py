@@ -99,7 +99,9 @@ def upn_check_letters(digits: np.ndarray) -> np.ndarray:
     return _TABLE_BYTES[totals % 23].view("S1").astype("U1")
 
 
-def make_upns(la: np.ndarray, estab: np.ndarray, year2: np.ndarray, serial: np.ndarray) -> np.ndarray:
+def make_upns(
+    la: np.ndarray, estab: np.ndarray, year2: np.ndarray, serial: np.ndarray
+) -> np.ndarray:
     """Permanent UPNs from LA code, establishment number, allocation year and serial (vectorised)."""
     body = np.char.add(
         np.char.add(np.char.zfill(la.astype("U3"), 3), np.char.zfill(estab.astype("U4"), 4)),
@@ -171,7 +173,9 @@ def sql_upn_status(expr: str) -> str:
 
 def sql_uln_valid(expr: str) -> str:
     """SQL boolean: is expr a valid, permanent ULN?"""
-    total = " + ".join(f"{w} * (ascii(substr({expr}, {i}, 1)) - 48)" for i, w in enumerate(range(10, 1, -1), 1))
+    total = " + ".join(
+        f"{w} * (ascii(substr({expr}, {i}, 1)) - 48)" for i, w in enumerate(range(10, 1, -1), 1)
+    )
     remainder = f"(({total}) % 11)"
     return (
         f"(COALESCE(regexp_full_match({expr}, '^[1-9][0-9]{{9}}$'), false) "

@@ -30,7 +30,9 @@ from warehouse_schema.catalogue import load_catalogue
 MODEL_VERSION = "deterministic-1"
 USABLE_UPN = "('valid', 'temporary')"
 LINKED = "linked.parquet"
-KNOWN_SCHEMA = pa.schema([("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())])
+KNOWN_SCHEMA = pa.schema(
+    [("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())]
+)
 
 
 @dataclass
@@ -152,7 +154,9 @@ def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
     )
 
 
-def _apply_fallback(con: duckdb.DuckDBPyConnection, fallback: Fallback, feed: str, next_id: int) -> None:
+def _apply_fallback(
+    con: duckdb.DuckDBPyConnection, fallback: Fallback, feed: str, next_id: int
+) -> None:
     con.execute(
         "CREATE TABLE unlinked AS SELECT s.* FROM src s JOIN assigned a USING (record_key) "
         "WHERE a.link_method = 'unlinked'"
@@ -205,8 +209,12 @@ def _record_identity(
 ) -> pa.Table:
     table = load_catalogue().table("identity.record_identity")
     available = {r[0] for r in con.execute("DESCRIBE src").fetchall()}
-    partition = {"feed": sql_str(feed), "academic_year": sql_str(year),
-                 "term": sql_str(term) if term else "CAST(NULL AS VARCHAR)", "load_id": sql_str(load_id)}
+    partition = {
+        "feed": sql_str(feed),
+        "academic_year": sql_str(year),
+        "term": sql_str(term) if term else "CAST(NULL AS VARCHAR)",
+        "load_id": sql_str(load_id),
+    }
     linked = {"person_id", "link_method", "match_probability", "model_version", "new_person"}
     parts = []
     for col in table.column_names:
@@ -221,13 +229,21 @@ def _record_identity(
     ).to_arrow_table()
 
 
-PRIOR_SCHEMA = pa.schema([
-    ("record_key", pa.string()), ("person_id", pa.int64()), ("link_method", pa.string()),
-    ("match_probability", pa.float64()), ("model_version", pa.string()), ("new_person", pa.bool_()),
-])
+PRIOR_SCHEMA = pa.schema(
+    [
+        ("record_key", pa.string()),
+        ("person_id", pa.int64()),
+        ("link_method", pa.string()),
+        ("match_probability", pa.float64()),
+        ("model_version", pa.string()),
+        ("new_person", pa.bool_()),
+    ]
+)
 
 
-def _prior_links(conn: sa.Connection, feed: str, year: str, term: str | None, load_id: str) -> pa.Table:
+def _prior_links(
+    conn: sa.Connection, feed: str, year: str, term: str | None, load_id: str
+) -> pa.Table:
     """The links this same input was given before, if it was linked before."""
     term_test = f"term = {sql_str(term)}" if term else "term IS NULL"
     return query_arrow(
@@ -260,8 +276,9 @@ def link_records(
     started = time.perf_counter()
     fallback = fallback or NoFallback()
     catalogue = load_catalogue()
-    report = LinkReport(feed=feed, academic_year=academic_year, term=term, load_id=load_id,
-                        fallback=fallback.name)
+    report = LinkReport(
+        feed=feed, academic_year=academic_year, term=term, load_id=load_id, fallback=fallback.name
+    )
     with local_duckdb(tmp_dir) as con, open_engine(identity_url) as engine, engine.begin() as conn:
         _prepare(con, records)
         ensure_schema(conn, "identity")
@@ -274,8 +291,11 @@ def link_records(
         )
         con.register("known_view", known)
         con.execute("CREATE TABLE known AS SELECT * FROM known_view")
-        next_id = int(conn.execute(sa.text(
-            "SELECT coalesce(max(person_id), 0) + 1 FROM identity.person")).scalar_one())
+        next_id = int(
+            conn.execute(
+                sa.text("SELECT coalesce(max(person_id), 0) + 1 FROM identity.person")
+            ).scalar_one()
+        )
         prior = _prior_links(conn, feed, academic_year, term, load_id)
         if not relink and prior.num_rows == scalar(con, "SELECT count(*) FROM ids"):
             con.register("prior_view", prior)
@@ -283,7 +303,9 @@ def link_records(
             report.replayed = True
         else:
             _assign(con, next_id)
-            _apply_fallback(con, fallback, feed, next_id + scalar(con, "SELECT count(*) FROM new_keys"))
+            _apply_fallback(
+                con, fallback, feed, next_id + scalar(con, "SELECT count(*) FROM new_keys")
+            )
         _new_identifiers(con, load_id)
 
         persons = con.sql(
@@ -291,7 +313,11 @@ def link_records(
             f"WHERE new_person AND person_id >= {next_id} ORDER BY person_id"
         ).to_arrow_table()
         append(conn, catalogue.table("identity.person"), persons)
-        append(conn, catalogue.table("identity.person_identifier"), con.sql("SELECT * FROM new_ids").to_arrow_table())
+        append(
+            conn,
+            catalogue.table("identity.person_identifier"),
+            con.sql("SELECT * FROM new_ids").to_arrow_table(),
+        )
         replace_partition(
             conn,
             catalogue.table("identity.record_identity"),
@@ -304,10 +330,17 @@ def link_records(
             f"s._source_row) TO {sql_str(out)} (FORMAT parquet, COMPRESSION zstd)"
         )
         report.records = scalar(con, "SELECT count(*) FROM assigned")
-        report.by_method = dict(con.execute(
-            "SELECT link_method, count(*) FROM assigned GROUP BY 1 ORDER BY 1").fetchall())
-        report.counts = [tuple(r) for r in con.execute(
-            "SELECT link_method, new_person, count(*) FROM assigned GROUP BY 1, 2 ORDER BY 1, 2").fetchall()]
+        report.by_method = dict(
+            con.execute(
+                "SELECT link_method, count(*) FROM assigned GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        report.counts = [
+            tuple(r)
+            for r in con.execute(
+                "SELECT link_method, new_person, count(*) FROM assigned GROUP BY 1, 2 ORDER BY 1, 2"
+            ).fetchall()
+        ]
         report.new_persons = persons.num_rows
         report.new_identifiers = scalar(con, "SELECT count(*) FROM new_ids")
         report.conflicts = scalar(con, "SELECT count(*) FROM assigned WHERE conflict")

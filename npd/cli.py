@@ -27,12 +27,15 @@ YearsOpt = Annotated[
 FeedArg = Annotated[str, typer.Argument(help="Feed: school_census or ks2")]
 YearOpt = Annotated[str, typer.Option("--year", "-y", help="Academic year, e.g. 2024/25")]
 TermOpt = Annotated[
-    str | None, typer.Option("--term", "-t", help="Census term (termly feeds): autumn, spring, summer")
+    str | None,
+    typer.Option("--term", "-t", help="Census term (termly feeds): autumn, spring, summer"),
 ]
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress")] = False,
+) -> None:
     from npd.logs import configure
 
     configure(logging.INFO if verbose else logging.WARNING)
@@ -82,7 +85,9 @@ def demo(
     pupils: Annotated[int, typer.Option(help="Pupils on roll in the first year")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 2024,
     years: YearsOpt = "2022/23..2024/25",
-    keep: Annotated[bool, typer.Option(help="Keep what var/ already holds instead of starting afresh")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep what var/ already holds instead of starting afresh")
+    ] = False,
 ) -> None:
     """Generate a population and run every feed and period into the embedded warehouse."""
     from npd.demo import run_demo
@@ -112,8 +117,18 @@ def run(
         _fail(str(exc).strip("'\""), 2)
     if step == "all":
         result = run_period(partition)
-        typer.echo(json.dumps({"partition": partition.key, "status": result.status,
-                               "message": result.message, "steps": result.steps}, indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {
+                    "partition": partition.key,
+                    "status": result.status,
+                    "message": result.message,
+                    "steps": result.steps,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         if result.status != "loaded":
             raise typer.Exit(1)
         return
@@ -170,7 +185,9 @@ def docs() -> None:
 
 @app.command()
 def catalogue(
-    markdown: Annotated[Path | None, typer.Option(help="Write the catalogue as Markdown here")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write the catalogue as Markdown here")
+    ] = None,
 ) -> None:
     """Check the column catalogue and list its tables (or write it out as Markdown)."""
     from warehouse_schema.catalogue import load_catalogue

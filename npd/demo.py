@@ -39,8 +39,15 @@ def demo_partitions(years: list[AcademicYear]) -> list[Partition]:
 
 def _wipe(settings: Settings) -> None:
     """Start from nothing but the key: landing, staging, stores, truth and reports."""
-    for path in (settings.landing_dir, settings.staging_dir, settings.truth_dir, settings.gx_dir,
-                 settings.reports_dir, settings.tmp_dir, settings.home / "locks"):
+    for path in (
+        settings.landing_dir,
+        settings.staging_dir,
+        settings.truth_dir,
+        settings.gx_dir,
+        settings.reports_dir,
+        settings.tmp_dir,
+        settings.home / "locks",
+    ):
         if path.exists():
             shutil.rmtree(path)
     for url in (settings.warehouse_url, settings.identity_url):
@@ -51,7 +58,11 @@ def _wipe(settings: Settings) -> None:
 
 
 def run_demo(
-    pupils: int, seed: int, years: list[AcademicYear], fresh: bool = True, console: Console | None = None
+    pupils: int,
+    seed: int,
+    years: list[AcademicYear],
+    fresh: bool = True,
+    console: Console | None = None,
 ) -> DemoResult:
     from expectations.runner import build_data_docs
     from npd.summary import period_lines, render
@@ -79,8 +90,12 @@ def run_demo(
             progress.update(task, description=f"Generating: {label}", completed=done, total=total)
 
         summary = generate(
-            landing_dir=settings.landing_dir, truth_dir=settings.truth_dir, pupils=pupils,
-            seed=seed, years=years, progress=tick,
+            landing_dir=settings.landing_dir,
+            truth_dir=settings.truth_dir,
+            pupils=pupils,
+            seed=seed,
+            years=years,
+            progress=tick,
         )
         progress.update(task, description="Generated synthetic population")
     console.print(summary.describe())
@@ -90,6 +105,7 @@ def run_demo(
     with _progress(console) as progress:
         task = progress.add_task("Pipeline", total=len(partitions) * len(STEPS))
         for partition in partitions:
+
             def on_step(name: str, partition: Partition = partition) -> None:
                 progress.update(task, description=f"{partition.label}: {name}")
                 progress.advance(task)
@@ -105,7 +121,9 @@ def run_demo(
     console.print(f"Identity store (restricted):           {settings.identity_url}")
     console.print(f"Great Expectations Data Docs:          {docs}")
     console.print(f"Staging, quarantine and reports:       {settings.staging_dir}")
-    console.print(f"Landing files / ground truth:          {settings.landing_dir} / {settings.truth_dir}")
+    console.print(
+        f"Landing files / ground truth:          {settings.landing_dir} / {settings.truth_dir}"
+    )
     blocked = [r for r in results if r.status != "loaded"]
     console.print(
         f"{len(results) - len(blocked)} of {len(results)} partitions loaded in {seconds:.0f}s"
@@ -116,6 +134,10 @@ def run_demo(
 
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
     )

@@ -11,6 +11,8 @@ NOISY = ("great_expectations", "airflow", "alembic", "urllib3", "py4j", "splink"
 
 
 def configure(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
     for name in NOISY:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -24,7 +24,9 @@ class Partition:
         from ingest.feeds import check_period, get_feed
 
         spec = get_feed(feed)
-        return cls(feed=spec.name, year=AcademicYear.parse(year), term=check_period(spec, term or None))
+        return cls(
+            feed=spec.name, year=AcademicYear.parse(year), term=check_period(spec, term or None)
+        )
 
     @property
     def term_slug(self) -> str:

@@ -51,15 +51,39 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
     try:
         yield state
     except PartitionBlocked as exc:
-        audit.record_run(settings, partition, run_id=run_id, step=step, status="blocked",
-                         message=safe_message(exc), load_id=state.load_id, started_at=started)
+        audit.record_run(
+            settings,
+            partition,
+            run_id=run_id,
+            step=step,
+            status="blocked",
+            message=safe_message(exc),
+            load_id=state.load_id,
+            started_at=started,
+        )
         raise
     except Exception as exc:
-        audit.record_run(settings, partition, run_id=run_id, step=step, status="failed",
-                         message=safe_message(exc), load_id=state.load_id, started_at=started)
+        audit.record_run(
+            settings,
+            partition,
+            run_id=run_id,
+            step=step,
+            status="failed",
+            message=safe_message(exc),
+            load_id=state.load_id,
+            started_at=started,
+        )
         raise
-    audit.record_run(settings, partition, run_id=run_id, step=step, status="succeeded",
-                     message=state.message, load_id=state.load_id, started_at=started)
+    audit.record_run(
+        settings,
+        partition,
+        run_id=run_id,
+        step=step,
+        status="succeeded",
+        message=state.message,
+        load_id=state.load_id,
+        started_at=started,
+    )
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -84,12 +108,18 @@ def stage(partition: Partition, settings: Settings | None = None) -> dict[str, A
         run.load_id = report.load_id
         audit.record_stage(settings, partition, report)
         if report.blocking:
-            raise PartitionBlocked(f"{partition.label} blocked at staging: " + "; ".join(report.blocking))
+            raise PartitionBlocked(
+                f"{partition.label} blocked at staging: " + "; ".join(report.blocking)
+            )
         run.message = f"{report.records} records staged, {report.rows_quarantined} rows quarantined"
     return {
-        "partition": partition.key, "load_id": report.load_id, "rows_read": report.rows_read,
-        "rows_staged": report.rows_staged, "rows_quarantined": report.rows_quarantined,
-        "records": report.records, "seconds": report.seconds,
+        "partition": partition.key,
+        "load_id": report.load_id,
+        "rows_read": report.rows_read,
+        "rows_staged": report.rows_staged,
+        "rows_quarantined": report.rows_quarantined,
+        "records": report.records,
+        "seconds": report.seconds,
     }
 
 
@@ -111,17 +141,30 @@ def validate(partition: Partition, settings: Settings | None = None) -> dict[str
         suite = get_feed(partition.feed).suite
         run_name = f"{report.load_id}-{audit.now():%Y%m%dT%H%M%S%f}"
         params = {"academic_year": partition.year.label, "term": partition.term_value}
-        outcome = validate_records(records, suite, gx_dir=settings.gx_dir, run_name=run_name, params=params)
+        outcome = validate_records(
+            records, suite, gx_dir=settings.gx_dir, run_name=run_name, params=params
+        )
         result = outcome.to_dict()
-        audit.record_validation(settings, partition, run_id=run_name, load_id=report.load_id,
-                                suite=suite, results=result["results"])
+        audit.record_validation(
+            settings,
+            partition,
+            run_id=run_name,
+            load_id=report.load_id,
+            suite=suite,
+            results=result["results"],
+        )
         summary = {
-            "partition": partition.key, "load_id": report.load_id, "success": outcome.success,
+            "partition": partition.key,
+            "load_id": report.load_id,
+            "success": outcome.success,
             "critical_failures": len(outcome.critical_failures),
-            "warnings": len(outcome.warnings_failed), "rows": records.num_rows,
+            "warnings": len(outcome.warnings_failed),
+            "rows": records.num_rows,
             "seconds": round(time.perf_counter() - started, 3),
         }
-        (folder / VALIDATION).write_text(json.dumps({**summary, "outcome": result}, indent=2, default=str))
+        (folder / VALIDATION).write_text(
+            json.dumps({**summary, "outcome": result}, indent=2, default=str)
+        )
         if not outcome.success:
             raise PartitionBlocked(f"{partition.label} blocked by validation: {outcome.describe()}")
         run.message = f"{summary['warnings']} warning(s)"
@@ -141,8 +184,14 @@ def link(partition: Partition, settings: Settings | None = None, fallback=None) 
             raise PartitionBlocked(f"{partition.label} failed validation: it is not linked")
         with audit.store_lock(settings):
             report = link_records(
-                folder / "records.parquet", folder / LINKED, settings.identity_url, settings.tmp_dir,
-                partition.feed, partition.year.label, partition.term_value, validation["load_id"],
+                folder / "records.parquet",
+                folder / LINKED,
+                settings.identity_url,
+                settings.tmp_dir,
+                partition.feed,
+                partition.year.label,
+                partition.term_value,
+                validation["load_id"],
                 fallback=fallback or _fallback(),
             )
         audit.record_links(settings, partition, report.load_id, report.counts)
@@ -174,7 +223,10 @@ def load(partition: Partition, settings: Settings | None = None) -> dict[str, An
 
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
-    "stage": stage, "validate": validate, "link": link, "load": load,
+    "stage": stage,
+    "validate": validate,
+    "link": link,
+    "load": load,
 }
 
 

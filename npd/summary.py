@@ -45,9 +45,7 @@ def period_lines(settings: Settings) -> list[PeriodLine]:
     with open_engine(settings.warehouse_url) as engine, engine.connect() as conn:
         if not table_exists(conn, "audit.load_run"):
             return []
-        primary = " ".join(
-            f"WHEN '{f.name}' THEN '{f.primary_table}'" for f in FEEDS.values()
-        )
+        primary = " ".join(f"WHEN '{f.name}' THEN '{f.primary_table}'" for f in FEEDS.values())
         sql = f"""
         WITH last_run AS (
             SELECT feed, academic_year, coalesce(term, '') AS term, step, status, message,
@@ -89,7 +87,9 @@ def period_lines(settings: Settings) -> list[PeriodLine]:
     order = {name: i for i, name in enumerate(FEEDS)}
     terms = {None: 0, "autumn": 1, "spring": 2, "summer": 3}
     lines = [PeriodLine(*row) for row in rows]
-    return sorted(lines, key=lambda ln: (order.get(ln.feed, 99), ln.academic_year, terms.get(ln.term, 9)))
+    return sorted(
+        lines, key=lambda ln: (order.get(ln.feed, 99), ln.academic_year, terms.get(ln.term, 9))
+    )
 
 
 def _fetch(conn: sa.Connection, sql: str) -> list[tuple]:
@@ -109,8 +109,14 @@ def render(lines: list[PeriodLine], settings: Settings, console=None) -> None:
         return
     table = Table(title="Pipeline summary", title_justify="left", header_style="bold")
     for col, justify in (
-        ("Feed", "left"), ("Period", "left"), ("Status", "left"), ("Read", "right"),
-        ("Staged", "right"), ("Quarantined", "right"), ("Loaded", "right"), ("Linked", "right"),
+        ("Feed", "left"),
+        ("Period", "left"),
+        ("Status", "left"),
+        ("Read", "right"),
+        ("Staged", "right"),
+        ("Quarantined", "right"),
+        ("Loaded", "right"),
+        ("Linked", "right"),
         ("New persons", "right"),
     ):
         table.add_column(col, justify=justify)

@@ -50,7 +50,9 @@ def shared_fixtures() -> Path:
 
 
 def postgres_url() -> str:
-    return os.environ.get("NPD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    return os.environ.get(
+        "NPD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
 
 
 @pytest.fixture(scope="session")

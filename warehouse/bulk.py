@@ -45,7 +45,9 @@ def _insert_duckdb(conn: sa.Connection, schema: str, table: str, data: pa.Table)
     return data.num_rows
 
 
-def _copy_postgres(conn: sa.Connection, schema: str, table: str, data: pa.Table, batch_rows: int = 500_000) -> int:
+def _copy_postgres(
+    conn: sa.Connection, schema: str, table: str, data: pa.Table, batch_rows: int = 500_000
+) -> int:
     raw = conn.connection.driver_connection
     cols = ", ".join(_quote(c) for c in data.column_names)
     sql = (
@@ -56,7 +58,9 @@ def _copy_postgres(conn: sa.Connection, schema: str, table: str, data: pa.Table,
     with raw.cursor() as cur, cur.copy(sql) as copy:
         for batch in data.to_batches(max_chunksize=batch_rows):
             buffer = io.BytesIO()
-            pacsv.write_csv(_nulls_marked(pa.Table.from_batches([batch])), buffer, write_options=options)
+            pacsv.write_csv(
+                _nulls_marked(pa.Table.from_batches([batch])), buffer, write_options=options
+            )
             copy.write(buffer.getvalue())
     return data.num_rows
 
@@ -93,7 +97,9 @@ def create_temp(conn: sa.Connection, name: str, data: pa.Table) -> None:
         view = f"_arrow_tmp_{next(_names)}"
         raw.register(view, data)
         try:
-            conn.exec_driver_sql(f"CREATE OR REPLACE TEMP TABLE {_quote(name)} AS SELECT * FROM {view}")
+            conn.exec_driver_sql(
+                f"CREATE OR REPLACE TEMP TABLE {_quote(name)} AS SELECT * FROM {view}"
+            )
         finally:
             raw.unregister(view)
         return
@@ -123,7 +129,9 @@ def query_arrow(conn: sa.Connection, sql: str, schema: pa.Schema | None = None) 
         quoted_strings_can_be_null=False,
         true_values=["t", "true"],
         false_values=["f", "false"],
-        column_types=dict(zip(schema.names, schema.types, strict=True)) if schema is not None else None,
+        column_types=dict(zip(schema.names, schema.types, strict=True))
+        if schema is not None
+        else None,
     )
     result = pacsv.read_csv(buffer, convert_options=convert)
     return result.cast(schema) if schema is not None else result

@@ -31,7 +31,9 @@ def partition_filter(table: Table, values: dict[str, Any]) -> tuple[str, dict[st
     return " AND ".join(clauses) or "TRUE", params
 
 
-def replace_partition(conn: sa.Connection, table: Table, values: dict[str, Any], data: pa.Table) -> int:
+def replace_partition(
+    conn: sa.Connection, table: Table, values: dict[str, Any], data: pa.Table
+) -> int:
     """Replace one partition inside the caller's transaction. Returns rows inserted."""
     rows = conform(table, data)
     where, params = partition_filter(table, values)

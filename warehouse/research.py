@@ -65,12 +65,19 @@ def load_research(settings: Settings, partition: Partition, load_id: str) -> dic
             )
         bookkeeping = catalogue.table("audit.partition_load")
         rows = [
-            {**partition_values(partition, bookkeeping.partition_by), "research_table": t,
-             "load_id": load_id, "rows_loaded": n, "loaded_at": audit.now()}
+            {
+                **partition_values(partition, bookkeeping.partition_by),
+                "research_table": t,
+                "load_id": load_id,
+                "rows_loaded": n,
+                "loaded_at": audit.now(),
+            }
             for t, n in loaded.items()
         ]
         replace_partition(
-            conn, bookkeeping, partition_values(partition, bookkeeping.partition_by),
+            conn,
+            bookkeeping,
+            partition_values(partition, bookkeeping.partition_by),
             pa.Table.from_pylist(rows, schema=bookkeeping.arrow_schema()),
         )
     return {"load_id": load_id, "tables": loaded}

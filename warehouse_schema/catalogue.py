@@ -101,7 +101,9 @@ class Table:
         raise UncataloguedColumnError(f"column {name!r} of {self.key} has no catalogue entry")
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns])
+        return pa.schema(
+            [pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns]
+        )
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,9 @@ def _check_research(table: Table) -> None:
     """Research tables never hold direct identifiers (the briefing's first complaint)."""
     for col in table.columns:
         if col.sensitivity == "identifying" or col.minimisation == "identity_only":
-            raise CatalogueError(f"{table.key}.{col.name}: identifying columns belong in the identity store")
+            raise CatalogueError(
+                f"{table.key}.{col.name}: identifying columns belong in the identity store"
+            )
 
 
 @cache

@@ -55,8 +55,13 @@ def test_dag_files_import_only_cheap_modules() -> None:
         "heavy = ('duckdb', 'great_expectations', 'pandas', 'splink', 'pyarrow', 'sqlalchemy', 'numpy'); "
         "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} & set(heavy)))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(REPO / "dags" / "npd_feeds.py")],
-                         capture_output=True, text=True, check=True, env=os.environ.copy())
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "dags" / "npd_feeds.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -68,21 +73,37 @@ def test_airflow_dags_test_loads_a_census_term(tmp_path: Path) -> None:
     env = {**os.environ, "NPD_HOME": str(home), "NPD_PSEUDONYM_KEY": "7a" * 32}
     for var in ("NPD_LANDING_DIR", "NPD_WAREHOUSE_URL", "NPD_IDENTITY_URL"):
         env.pop(var, None)
-    generate(landing_dir=home / "landing", truth_dir=home / "truth", pupils=400, seed=3,
-             years=[AcademicYear(2024)])
+    generate(
+        landing_dir=home / "landing",
+        truth_dir=home / "truth",
+        pupils=400,
+        seed=3,
+        years=[AcademicYear(2024)],
+    )
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     conf = json.dumps({"academic_year": "2024/25", "term": "spring"})
-    run = subprocess.run([AIRFLOW, "dags", "test", "npd_school_census", "-c", conf],
-                         env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [AIRFLOW, "dags", "test", "npd_school_census", "-c", conf],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     staged = duckdb.sql(
         f"SELECT count(*) FROM '{home}/staging/school_census/2024-25/spring/records.parquet'"
     ).fetchall()[0][0]
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        loaded = con.sql("SELECT count(*), count(pupil_pseudonym) FROM research.census_pupil "
-                         "WHERE academic_year = '2024/25' AND census_term = 'spring'").fetchall()[0]
+        loaded = con.sql(
+            "SELECT count(*), count(pupil_pseudonym) FROM research.census_pupil "
+            "WHERE academic_year = '2024/25' AND census_term = 'spring'"
+        ).fetchall()[0]
         steps = con.sql("SELECT step, status FROM audit.load_run ORDER BY finished_at").fetchall()
     assert staged > 350
     assert loaded[0] == staged and loaded[1] > 0.97 * staged
-    assert steps == [("stage", "succeeded"), ("validate", "succeeded"), ("link", "succeeded"),
-                     ("load", "succeeded")]
+    assert steps == [
+        ("stage", "succeeded"),
+        ("validate", "succeeded"),
+        ("link", "succeeded"),
+        ("load", "succeeded"),
+    ]

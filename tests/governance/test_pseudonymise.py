@@ -50,13 +50,17 @@ def test_key_from_environment(monkeypatch: pytest.MonkeyPatch, settings: Setting
         load_key(settings)
 
 
-def test_missing_key_says_how_to_provide_one(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+def test_missing_key_says_how_to_provide_one(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     monkeypatch.delenv("NPD_PSEUDONYM_KEY")
-    with pytest.raises(KeyMissingError, match="set NPD_PSEUDONYM_KEY.*npd key init"):
+    with pytest.raises(KeyMissingError, match=r"set NPD_PSEUDONYM_KEY.*npd key init"):
         load_key(settings)
 
 
-def test_dev_key_is_created_once_and_private(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+def test_dev_key_is_created_once_and_private(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
     monkeypatch.delenv("NPD_PSEUDONYM_KEY")
     path, created = create_dev_key(settings)
     assert created and path == key_file(settings)

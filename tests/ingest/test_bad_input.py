@@ -22,7 +22,9 @@ ROWS = 6
 
 
 def _fixture_rows(shared_fixtures: Path) -> tuple[list[str], list[list[str]]]:
-    with (shared_fixtures / "school_census" / "2025_spring_pupilonroll.csv").open(encoding="utf-8") as fh:
+    with (shared_fixtures / "school_census" / "2025_spring_pupilonroll.csv").open(
+        encoding="utf-8"
+    ) as fh:
         reader = csv.reader(fh)
         header = next(reader)
         rows = [next(reader) for _ in range(ROWS)]
@@ -43,12 +45,21 @@ def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 
 
 def _return_file(settings: Settings) -> Path:
-    return settings.landing_dir / "2024-25" / "school_census" / "spring" / "LA202" / "2025_spring_pupilonroll.csv"
+    return (
+        settings.landing_dir
+        / "2024-25"
+        / "school_census"
+        / "spring"
+        / "LA202"
+        / "2025_spring_pupilonroll.csv"
+    )
 
 
 def _quarantine(settings: Settings) -> list[tuple]:
     path = PARTITION.staging_dir(settings) / "quarantine.parquet"
-    return duckdb.sql(f"SELECT _source_file, _source_row, reason, raw FROM '{path}' ORDER BY 2").fetchall()
+    return duckdb.sql(
+        f"SELECT _source_file, _source_row, reason, raw FROM '{path}' ORDER BY 2"
+    ).fetchall()
 
 
 def _account(report):
@@ -62,10 +73,14 @@ def test_a_period_with_no_landing_folder_names_the_folder(settings: Settings) ->
         stage(settings, PARTITION)
 
 
-def test_a_missing_required_table_blocks_the_partition(settings: Settings, shared_fixtures: Path) -> None:
+def test_a_missing_required_table_blocks_the_partition(
+    settings: Settings, shared_fixtures: Path
+) -> None:
     folder = _return_file(settings).parent
     folder.mkdir(parents=True)
-    (folder / "2025_spring_senneeds.csv").write_text("pupilonrolltableid,sentype\n", encoding="utf-8")
+    (folder / "2025_spring_senneeds.csv").write_text(
+        "pupilonrolltableid,sentype\n", encoding="utf-8"
+    )
     report = stage(settings, PARTITION)
     assert report.blocking == [
         "2024-25/school_census/spring/LA202/<pupilonroll>: required table pupilonroll is missing from the return"
@@ -74,21 +89,31 @@ def test_a_missing_required_table_blocks_the_partition(settings: Settings, share
         steps.stage(PARTITION, settings)
 
 
-def test_a_missing_required_column_rejects_the_file_and_keeps_every_row(settings, shared_fixtures) -> None:
+def test_a_missing_required_column_rejects_the_file_and_keeps_every_row(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     drop = header.index("dob")
-    _write(_return_file(settings), [h for i, h in enumerate(header) if i != drop],
-           [[v for i, v in enumerate(r) if i != drop] for r in rows])
+    _write(
+        _return_file(settings),
+        [h for i, h in enumerate(header) if i != drop],
+        [[v for i, v in enumerate(r) if i != drop] for r in rows],
+    )
     report = stage(settings, PARTITION)
     account = _account(report)
     assert (account.status, account.rows_read, account.rows_quarantined) == ("rejected", ROWS, ROWS)
-    assert any("LA202/2025_spring_pupilonroll.csv: required column(s) missing: dob" in m for m in report.blocking)
+    assert any(
+        "LA202/2025_spring_pupilonroll.csv: required column(s) missing: dob" in m
+        for m in report.blocking
+    )
     quarantined = _quarantine(settings)
     assert [q[1] for q in quarantined] == list(range(2, ROWS + 2))
     assert all(q[2] == "required column(s) missing: dob" for q in quarantined)
 
 
-def test_bytes_that_are_not_utf8_quarantine_their_row_naming_the_field(settings, shared_fixtures) -> None:
+def test_bytes_that_are_not_utf8_quarantine_their_row_naming_the_field(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     path = _write(_return_file(settings), header, rows)
     data = path.read_bytes().replace(rows[2][header.index("surname")].encode(), b"M\xfcller", 1)
@@ -108,11 +133,15 @@ def test_a_header_that_is_not_utf8_rejects_the_file(settings, shared_fixtures) -
     report = stage(settings, PARTITION)
     account = _account(report)
     assert account.status == "rejected"
-    assert "2025_spring_pupilonroll.csv, row 1: header row is not valid utf-8" in account.messages[0]
+    assert (
+        "2025_spring_pupilonroll.csv, row 1: header row is not valid utf-8" in account.messages[0]
+    )
     assert report.blocking
 
 
-def test_a_malformed_date_names_row_and_field_and_withholds_the_value(settings, shared_fixtures) -> None:
+def test_a_malformed_date_names_row_and_field_and_withholds_the_value(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     rows[1][header.index("dob")] = "31/02/2015"
     _write(_return_file(settings), header, rows)
@@ -124,7 +153,9 @@ def test_a_malformed_date_names_row_and_field_and_withholds_the_value(settings, 
     assert "31/02/2015" in raw  # the raw text is kept, in restricted staging only
 
 
-def test_a_malformed_code_is_quarantined_quoting_the_harmless_value(settings, shared_fixtures) -> None:
+def test_a_malformed_code_is_quarantined_quoting_the_harmless_value(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     rows[4][header.index("sex")] = "X"
     _write(_return_file(settings), header, rows)
@@ -133,7 +164,9 @@ def test_a_malformed_code_is_quarantined_quoting_the_harmless_value(settings, sh
     assert (line, reason) == (6, "sex: not a known code (value X)")
 
 
-def test_a_duplicate_upn_in_one_schools_return_quarantines_every_copy(settings, shared_fixtures) -> None:
+def test_a_duplicate_upn_in_one_schools_return_quarantines_every_copy(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     upn, school = header.index("upn"), header.index("NativeId")
     rows[3][school] = rows[1][school]
@@ -147,7 +180,9 @@ def test_a_duplicate_upn_in_one_schools_return_quarantines_every_copy(settings, 
     assert rows[1][upn] not in expected
 
 
-def test_a_row_with_too_few_fields_is_quarantined_with_its_raw_line(settings, shared_fixtures) -> None:
+def test_a_row_with_too_few_fields_is_quarantined_with_its_raw_line(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     path = _write(_return_file(settings), header, rows)
     lines = path.read_text(encoding="utf-8").splitlines()

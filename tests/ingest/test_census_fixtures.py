@@ -25,7 +25,11 @@ def staged(settings: Settings, shared_fixtures: Path):
     for csv in (shared_fixtures / "school_census").glob("*.csv"):
         shutil.copy(csv, period / csv.name)
     partition = Partition.of("school_census", "2024/25", "spring")
-    return stage(settings, partition), partition.staging_dir(settings), shared_fixtures / "school_census"
+    return (
+        stage(settings, partition),
+        partition.staging_dir(settings),
+        shared_fixtures / "school_census",
+    )
 
 
 def test_every_row_of_every_table_is_staged(staged) -> None:
@@ -66,10 +70,12 @@ def test_sen_types_by_rank_and_sex_harmonised(staged) -> None:
     _, folder, source = staged
     sen = pd.read_csv(source / "2025_spring_senneeds.csv", dtype=str)
     primary = sen[sen.sentyperank.astype(float) == 1].groupby("pupilonrolltableid").sentype.min()
-    got = dict(duckdb.sql(
-        f"SELECT pupil_on_roll_id, primary_sen_type FROM '{folder}/records.parquet' "
-        "WHERE primary_sen_type IS NOT NULL"
-    ).fetchall())
+    got = dict(
+        duckdb.sql(
+            f"SELECT pupil_on_roll_id, primary_sen_type FROM '{folder}/records.parquet' "
+            "WHERE primary_sen_type IS NOT NULL"
+        ).fetchall()
+    )
     assert got == {k: v.upper() for k, v in primary.items()}
     sexes = duckdb.sql(f"SELECT DISTINCT sex FROM '{folder}/records.parquet' ORDER BY 1").fetchall()
     assert sexes == [("F",), ("M",)]
@@ -77,5 +83,7 @@ def test_sen_types_by_rank_and_sex_harmonised(staged) -> None:
 
 def test_fixture_upns_are_placeholders_and_counted_as_bad_format(staged) -> None:
     _, folder, _ = staged
-    statuses = duckdb.sql(f"SELECT upn_status, count(*) FROM '{folder}/records.parquet' GROUP BY 1").fetchall()
+    statuses = duckdb.sql(
+        f"SELECT upn_status, count(*) FROM '{folder}/records.parquet' GROUP BY 1"
+    ).fetchall()
     assert statuses == [("bad_format", COUNTS["pupilonroll"])]

@@ -10,18 +10,35 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from linkage.fallback import RESULT_SCHEMA
-from linkage.identifiers import classify_upn, is_valid_uln, make_temporary_upns, make_ulns, make_upns
+from linkage.identifiers import (
+    classify_upn,
+    is_valid_uln,
+    make_temporary_upns,
+    make_ulns,
+    make_upns,
+)
 from linkage.master_index import link_records
 from npd.config import Settings
 
 UPNS = [str(u) for u in make_upns(np.full(6, 330), np.full(6, 2010), np.full(6, 18), np.arange(6))]
-TEMP = str(make_temporary_upns(np.array([330]), np.array([2010]), np.array([24]), np.array([7]), np.array([3]))[0])
+TEMP = str(
+    make_temporary_upns(
+        np.array([330]), np.array([2010]), np.array([24]), np.array([7]), np.array([3])
+    )[0]
+)
 ULNS = [str(u) for u in make_ulns(np.arange(123456780, 123456800)) if u][:3]
 
 
 def _records(path: Path, rows: list[dict]) -> Path:
-    base = {"record_key": None, "_load_id": "L", "_source_file": "f.csv", "_source_row": 0,
-            "upn": None, "former_upn": None, "uln": None}
+    base = {
+        "record_key": None,
+        "_load_id": "L",
+        "_source_file": "f.csv",
+        "_source_row": 0,
+        "upn": None,
+        "former_upn": None,
+        "uln": None,
+    }
     full = []
     for i, row in enumerate(rows):
         r = {**base, **row, "_source_row": i + 2}
@@ -34,17 +51,34 @@ def _records(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _link(settings: Settings, rows: list[dict], term: str, fallback=None, load_id: str | None = None):
+def _link(
+    settings: Settings, rows: list[dict], term: str, fallback=None, load_id: str | None = None
+):
     records = _records(settings.tmp_dir / f"records_{term}.parquet", rows)
     out = settings.tmp_dir / f"linked_{term}.parquet"
-    report = link_records(records, out, settings.identity_url, settings.tmp_dir, "school_census",
-                          "2024/25", term, load_id or f"load-{term}", fallback=fallback)
+    report = link_records(
+        records,
+        out,
+        settings.identity_url,
+        settings.tmp_dir,
+        "school_census",
+        "2024/25",
+        term,
+        load_id or f"load-{term}",
+        fallback=fallback,
+    )
     linked = {r["record_key"]: r for r in pq.read_table(out).to_pylist()}
     return report, [linked[f"f.csv#{i + 2}"] for i in range(len(rows))]
 
 
 def test_new_persons_then_stable_ids_across_terms_and_reruns(settings: Settings) -> None:
-    rows = [{"upn": UPNS[0]}, {"upn": UPNS[1]}, {"upn": "UN1"}, {"upn": "C801200005001"}, {"upn": None}]
+    rows = [
+        {"upn": UPNS[0]},
+        {"upn": UPNS[1]},
+        {"upn": "UN1"},
+        {"upn": "C801200005001"},
+        {"upn": None},
+    ]
     report, autumn = _link(settings, rows, "autumn")
     assert report.by_method == {"upn": 2, "unlinked": 3}
     assert (report.new_persons, report.linked, round(report.link_rate, 2)) == (2, 2, 0.4)
@@ -53,7 +87,9 @@ def test_new_persons_then_stable_ids_across_terms_and_reruns(settings: Settings)
 
     report, rerun = _link(settings, rows, "autumn")
     assert report.replayed
-    assert [(r["person_id"], r["new_person"]) for r in rerun] == [(r["person_id"], r["new_person"]) for r in autumn]
+    assert [(r["person_id"], r["new_person"]) for r in rerun] == [
+        (r["person_id"], r["new_person"]) for r in autumn
+    ]
 
     report, corrected = _link(settings, rows, "autumn", load_id="load-autumn-corrected")
     assert not report.replayed
@@ -66,9 +102,13 @@ def test_new_persons_then_stable_ids_across_terms_and_reruns(settings: Settings)
     assert report.new_persons == 1
 
 
-def test_a_rerun_keeps_the_links_it_was_given_even_after_the_index_learned_more(settings: Settings) -> None:
+def test_a_rerun_keeps_the_links_it_was_given_even_after_the_index_learned_more(
+    settings: Settings,
+) -> None:
     _link(settings, [{"upn": None, "uln": ULNS[1]}], "autumn")  # linked by ULN alone: new person 1
-    _link(settings, [{"upn": UPNS[5], "uln": ULNS[1]}], "spring")  # now the UPN is learned for person 1
+    _link(
+        settings, [{"upn": UPNS[5], "uln": ULNS[1]}], "spring"
+    )  # now the UPN is learned for person 1
     report, rerun = _link(settings, [{"upn": None, "uln": ULNS[1]}], "autumn")
     assert report.replayed and (rerun[0]["person_id"], rerun[0]["link_method"]) == (1, "uln")
     report, fresh = _link(settings, [{"upn": UPNS[5], "uln": ULNS[1]}], "spring", load_id="x")
@@ -79,14 +119,20 @@ def test_a_former_upn_links_the_new_upn_to_the_same_person(settings: Settings) -
     _, first = _link(settings, [{"upn": TEMP}], "autumn")
     assert first[0]["link_method"] == "upn" and first[0]["person_id"] == 1
     report, later = _link(settings, [{"upn": UPNS[3], "former_upn": TEMP}], "spring")
-    assert (later[0]["person_id"], later[0]["link_method"], report.new_identifiers) == (1, "former_upn", 1)
+    assert (later[0]["person_id"], later[0]["link_method"], report.new_identifiers) == (
+        1,
+        "former_upn",
+        1,
+    )
     _, after = _link(settings, [{"upn": UPNS[3]}], "summer")
     assert (after[0]["person_id"], after[0]["link_method"]) == (1, "upn")
 
 
 def test_uln_links_when_no_upn_is_usable(settings: Settings) -> None:
     _link(settings, [{"upn": UPNS[4], "uln": ULNS[0]}], "autumn")
-    _, later = _link(settings, [{"upn": None, "uln": ULNS[0]}, {"upn": None, "uln": "9999999999"}], "spring")
+    _, later = _link(
+        settings, [{"upn": None, "uln": ULNS[0]}, {"upn": None, "uln": "9999999999"}], "spring"
+    )
     assert (later[0]["person_id"], later[0]["link_method"]) == (1, "uln")
     assert later[1]["link_method"] == "unlinked"
 
@@ -102,8 +148,12 @@ def test_identity_store_holds_identifiers_and_a_replaced_partition(settings: Set
     _link(settings, [{"upn": UPNS[0]}], "autumn")
     engine = sa.create_engine(settings.identity_url)
     with engine.connect() as conn:
-        idents = conn.execute(sa.text("SELECT id_type, id_value, person_id FROM identity.person_identifier")).fetchall()
-        records = conn.execute(sa.text("SELECT count(*) FROM identity.record_identity")).scalar_one()
+        idents = conn.execute(
+            sa.text("SELECT id_type, id_value, person_id FROM identity.person_identifier")
+        ).fetchall()
+        records = conn.execute(
+            sa.text("SELECT count(*) FROM identity.record_identity")
+        ).scalar_one()
     engine.dispose()
     assert idents == [("UPN", UPNS[0], 1)]
     assert records == 1  # the rerun replaced the partition, it did not add to it
@@ -115,16 +165,29 @@ class _NewPersonForEveryone:
     name = "test"
 
     def link(self, con, unlinked: str, feed: str) -> pa.Table:
-        keys = [r[0] for r in con.execute(f"SELECT record_key FROM {unlinked} ORDER BY 1").fetchall()]
-        return pa.table({"record_key": keys, "person_id": pa.nulls(len(keys), pa.int64()),
-                         "link_method": ["probabilistic"] * len(keys), "match_probability": [0.1] * len(keys),
-                         "model_version": ["t1"] * len(keys), "new_person": [True] * len(keys)},
-                        schema=RESULT_SCHEMA)
+        keys = [
+            r[0] for r in con.execute(f"SELECT record_key FROM {unlinked} ORDER BY 1").fetchall()
+        ]
+        return pa.table(
+            {
+                "record_key": keys,
+                "person_id": pa.nulls(len(keys), pa.int64()),
+                "link_method": ["probabilistic"] * len(keys),
+                "match_probability": [0.1] * len(keys),
+                "model_version": ["t1"] * len(keys),
+                "new_person": [True] * len(keys),
+            },
+            schema=RESULT_SCHEMA,
+        )
 
 
 def test_the_fallback_seam_places_unlinked_records(settings: Settings) -> None:
-    report, rows = _link(settings, [{"upn": UPNS[0]}, {"upn": "UN4"}, {"upn": None}], "autumn",
-                         fallback=_NewPersonForEveryone())
+    report, rows = _link(
+        settings,
+        [{"upn": UPNS[0]}, {"upn": "UN4"}, {"upn": None}],
+        "autumn",
+        fallback=_NewPersonForEveryone(),
+    )
     assert report.by_method == {"probabilistic": 2, "upn": 1}
     assert [r["person_id"] for r in rows] == [1, 2, 3]
     assert report.new_persons == 3

@@ -34,8 +34,13 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     try:
         settings = Settings.from_env()
         settings.ensure_dirs()
-        generate(landing_dir=settings.landing_dir, truth_dir=settings.truth_dir, pupils=PUPILS,
-                 seed=11, years=YEARS)
+        generate(
+            landing_dir=settings.landing_dir,
+            truth_dir=settings.truth_dir,
+            pupils=PUPILS,
+            seed=11,
+            years=YEARS,
+        )
         results = [run_period(p, settings) for p in demo_partitions(YEARS)]
         yield PipelineRun(settings=settings, results=results)
     finally:

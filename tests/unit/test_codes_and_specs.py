@@ -18,7 +18,12 @@ def test_sex_schemes_harmonise_every_source_to_m_f_u() -> None:
 
 def test_extended_ethnicity_codes_fold_into_main_codes() -> None:
     main = mapping("ethnicity_main")
-    assert (main["WENG"], main["BSOM"], main["AMPK"], main["WBRI"]) == ("WBRI", "BAFR", "APKN", "WBRI")
+    assert (main["WENG"], main["BSOM"], main["AMPK"], main["WBRI"]) == (
+        "WBRI",
+        "BAFR",
+        "APKN",
+        "WBRI",
+    )
     assert codelist("ethnicity").is_valid("WENG")
     assert not codelist("ethnicity").is_valid("XXXX")
 
@@ -27,14 +32,18 @@ def test_sql_case_matches_the_python_mapping() -> None:
     con = duckdb.connect()
     m = mapping("ethnicity_main")
     values = [*m, "XXXX", None]
-    got = con.execute(f"SELECT {sql_case(m, 'v')} FROM (SELECT unnest(?::VARCHAR[]) AS v)", [values]).fetchall()
+    got = con.execute(
+        f"SELECT {sql_case(m, 'v')} FROM (SELECT unnest(?::VARCHAR[]) AS v)", [values]
+    ).fetchall()
     assert [g[0] for g in got] == [m.get(v) if v else None for v in values]
 
 
 def test_sql_validity_of_pattern_lists() -> None:
     con = duckdb.connect()
     lang = codelist("language")
-    got = con.execute(f"SELECT {lang.sql_valid('v')} FROM (SELECT unnest(['ENG','PNJA','e1','TOOLONG']) AS v)").fetchall()
+    got = con.execute(
+        f"SELECT {lang.sql_valid('v')} FROM (SELECT unnest(['ENG','PNJA','e1','TOOLONG']) AS v)"
+    ).fetchall()
     assert [g[0] for g in got] == [True, True, False, False]
 
 

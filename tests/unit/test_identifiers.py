@@ -18,8 +18,8 @@ from linkage.identifiers import (
     make_upns,
     sql_uln_valid,
     sql_upn_status,
-    upn_check_letter,
     uln_check_digit,
+    upn_check_letter,
 )
 
 
@@ -60,8 +60,16 @@ def test_classify_upn(value: str | None, status: UpnStatus) -> None:
 
 @pytest.mark.parametrize(
     ("uln", "valid"),
-    [("9276308686", True), ("1000000043", True), ("1234567899", True), ("1000000063", False),
-     ("9999999999", False), ("0276308686", False), ("927630868", False), (None, False)],
+    [
+        ("9276308686", True),
+        ("1000000043", True),
+        ("1234567899", True),
+        ("1000000063", False),
+        ("9999999999", False),
+        ("0276308686", False),
+        ("927630868", False),
+        (None, False),
+    ],
 )
 def test_uln_worked_examples(uln: str | None, valid: bool) -> None:
     assert is_valid_uln(uln) is valid
@@ -80,7 +88,9 @@ bodies = st.tuples(
 
 
 @given(bodies)
-def test_minted_upns_are_valid_and_one_changed_letter_is_caught(parts: tuple[int, int, int, int]) -> None:
+def test_minted_upns_are_valid_and_one_changed_letter_is_caught(
+    parts: tuple[int, int, int, int],
+) -> None:
     la, estab, year, serial = parts
     upn = str(make_upns(np.array([la]), np.array([estab]), np.array([year]), np.array([serial]))[0])
     assert classify_upn(upn) is UpnStatus.VALID
@@ -91,8 +101,15 @@ def test_minted_upns_are_valid_and_one_changed_letter_is_caught(parts: tuple[int
 @given(bodies, st.integers(0, len(CHECK_TABLE) - 1))
 def test_minted_temporary_upns_are_temporary(parts: tuple[int, int, int, int], letter: int) -> None:
     la, estab, year, serial = parts
-    upn = str(make_temporary_upns(np.array([la]), np.array([estab]), np.array([year]),
-                                  np.array([serial % 100]), np.array([letter]))[0])
+    upn = str(
+        make_temporary_upns(
+            np.array([la]),
+            np.array([estab]),
+            np.array([year]),
+            np.array([serial % 100]),
+            np.array([letter]),
+        )[0]
+    )
     assert classify_upn(upn) is UpnStatus.TEMPORARY
 
 
@@ -107,7 +124,11 @@ def test_minted_ulns_agree_with_the_scalar_check(first_nine: int) -> None:
 
 upn_like = st.one_of(
     st.text(alphabet="ABCDEFGHJKLMNPQRTUVWXYZIOS0123456789 ", min_size=0, max_size=15),
-    st.builds(lambda a, b: a + b, st.sampled_from(list(CHECK_TABLE)), st.text("0123456789", min_size=12, max_size=12)),
+    st.builds(
+        lambda a, b: a + b,
+        st.sampled_from(list(CHECK_TABLE)),
+        st.text("0123456789", min_size=12, max_size=12),
+    ),
 )
 
 

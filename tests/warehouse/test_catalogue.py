@@ -49,13 +49,17 @@ def test_identity_items_of_dmap_annex_b_are_tier_1() -> None:
 def test_loading_an_uncatalogued_column_fails_naming_it() -> None:
     table = load_catalogue().table("research.ks2_result")
     data = pa.table({"academic_year": ["2023/24"], "shoe_size": [5]})
-    with pytest.raises(UncataloguedColumnError, match=r"research.ks2_result: column\(s\) shoe_size"):
+    with pytest.raises(
+        UncataloguedColumnError, match=r"research.ks2_result: column\(s\) shoe_size"
+    ):
         conform(table, data)
 
 
 def test_conform_casts_to_catalogue_types_in_catalogue_order() -> None:
     table = load_catalogue().table("research.ks2_result")
-    out = conform(table, pa.table({"read_score": pa.array([101], pa.int64()), "academic_year": ["2023/24"]}))
+    out = conform(
+        table, pa.table({"read_score": pa.array([101], pa.int64()), "academic_year": ["2023/24"]})
+    )
     assert out.column_names == table.column_names
     assert out.schema.field("read_score").type == pa.int16()
 
@@ -65,10 +69,12 @@ def test_ddl_derived_from_the_catalogue_covers_every_column(store: str, tmp_path
     cat = load_catalogue()
     with open_engine(f"duckdb:///{tmp_path}/{store}_db.duckdb") as engine, engine.begin() as conn:
         ensure_schema(conn, store)
-        rows = conn.execute(sa.text(
-            "SELECT table_schema || '.' || table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema NOT IN ('main', 'information_schema', 'pg_catalog')"
-        )).fetchall()
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_schema || '.' || table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema NOT IN ('main', 'information_schema', 'pg_catalog')"
+            )
+        ).fetchall()
     in_db = {(t, c) for t, c, _ in rows}
     in_catalogue = {(t.key, c.name) for t in cat.tables_in(store) for c in t.columns}
     assert in_db == in_catalogue

@@ -17,19 +17,24 @@ TABLE = load_catalogue().table("research.ks2_result")
 
 
 def _rows(year: str, n: int, score: int) -> pa.Table:
-    return pa.table({
-        "pupil_pseudonym": [f"p{i}" for i in range(n)],
-        "academic_year": [year] * n,
-        "read_score": [score] * n,
-        "read_exp": [score >= 100] * n,
-        "load_id": [f"load-{year}"] * n,
-    })
+    return pa.table(
+        {
+            "pupil_pseudonym": [f"p{i}" for i in range(n)],
+            "academic_year": [year] * n,
+            "read_score": [score] * n,
+            "read_exp": [score >= 100] * n,
+            "load_id": [f"load-{year}"] * n,
+        }
+    )
 
 
 def _content(conn: sa.Connection) -> list[tuple]:
-    return conn.execute(sa.text(
-        "SELECT academic_year, count(*), min(read_score), max(read_score) FROM research.ks2_result "
-        "GROUP BY 1 ORDER BY 1")).fetchall()
+    return conn.execute(
+        sa.text(
+            "SELECT academic_year, count(*), min(read_score), max(read_score) FROM research.ks2_result "
+            "GROUP BY 1 ORDER BY 1"
+        )
+    ).fetchall()
 
 
 def _exercise(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,12 +70,14 @@ def test_postgres_partition_replace_uses_copy_and_is_atomic(postgres: str, monke
 
 @pytest.mark.postgres
 def test_postgres_copy_round_trips_nulls_empty_strings_and_types(postgres: str) -> None:
-    data = pa.table({
-        "s": ["a", "", None, 'quote "x", comma'],
-        "n": pa.array([1, None, 3, 4], pa.int64()),
-        "b": [True, False, None, True],
-        "d": [dt.date(2024, 1, 2), None, dt.date(2024, 3, 4), dt.date(2024, 5, 6)],
-    })
+    data = pa.table(
+        {
+            "s": ["a", "", None, 'quote "x", comma'],
+            "n": pa.array([1, None, 3, 4], pa.int64()),
+            "b": [True, False, None, True],
+            "d": [dt.date(2024, 1, 2), None, dt.date(2024, 3, 4), dt.date(2024, 5, 6)],
+        }
+    )
     with open_engine(postgres) as engine, engine.begin() as conn:
         bulk.create_temp(conn, "_roundtrip", data)
         back = bulk.query_arrow(conn, "SELECT s, n, b, d FROM _roundtrip", schema=data.schema)
