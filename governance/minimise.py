@@ -1,6 +1,6 @@
 """Build a research table from linked records as the catalogue says: minimised, pseudonymised.
 
-Each research column's `derive` rule in catalogue.yml becomes one SQL expression.
+Each research column's `derive` rule in warehouse_schema/catalogue/ becomes one SQL expression.
 Nothing here names a column: the catalogue is the only place that does.
 """
 

@@ -1,7 +1,8 @@
-"""The feeds the pipeline knows: one entry each, naming its spec, tables, suite and records.
+"""The feeds the pipeline knows, read from the header of each spec in ingest/specs/.
 
 Generic steps (stage, validate, link, load) look a feed up here and never branch on
-its name, so adding a feed is an entry here, a spec, a derivation and catalogue rows.
+its name, so adding a feed is a spec file (with its header), a derivation module,
+a suite and catalogue rows.
 """
 
 from __future__ import annotations
@@ -48,26 +49,35 @@ class Feed:
         return f"{year.label} {term.value}" if term else year.label
 
 
-FEEDS: dict[str, Feed] = {
-    "school_census": Feed(
-        name="school_census",
-        label="School census",
-        termly=True,
-        primary_table="pupilonroll",
-        research_tables=("research.census_pupil",),
-        suite="school_census",
-        derive_module="ingest.derive_census",
-    ),
-    "ks2": Feed(
-        name="ks2",
-        label="Key stage 2",
-        termly=False,
-        primary_table="ks2",
-        research_tables=("research.ks2_result",),
-        suite="ks2",
-        derive_module="ingest.derive_ks2",
-    ),
-}
+def _load_feeds() -> dict[str, Feed]:
+    """Every feed described in ingest/specs/*.yml, in the order the specs give."""
+    from importlib import resources
+
+    import yaml
+
+    found = []
+    for path in resources.files("ingest").joinpath("specs").iterdir():
+        if not path.name.endswith(".yml"):
+            continue
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        found.append(
+            (
+                raw.get("order", 999),
+                Feed(
+                    name=raw["feed"],
+                    label=raw["label"],
+                    termly=bool(raw["termly"]),
+                    primary_table=raw["primary_table"],
+                    research_tables=tuple(raw["research_tables"]),
+                    suite=raw["suite"],
+                    derive_module=raw["derive"],
+                ),
+            )
+        )
+    return {feed.name: feed for _, feed in sorted(found, key=lambda item: (item[0], item[1].name))}
+
+
+FEEDS: dict[str, Feed] = _load_feeds()
 
 
 def get_feed(name: str) -> Feed:

@@ -33,7 +33,7 @@ class FieldSpec:
     required: bool = False  # value must be present, so the column must be too
     formats: tuple[str, ...] = ()
     codelist: str | None = None
-    harmonise: str | None = None  # a mapping in npd/codes.yml, e.g. "sex:letters"
+    harmonise: str | None = None  # a mapping in npd/codelists, e.g. "sex:letters"
     invalid: str = "keep"  # "keep" (validated later) or "quarantine" (for code fields)
     upper: bool = False
     identifying: bool = False

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from npd.commands import register_all
 from npd.periods import AcademicYear
 
 app = typer.Typer(
@@ -211,6 +212,9 @@ def key_init() -> None:
 
     path, created = create_dev_key(Settings.from_env())
     typer.echo(f"{'created' if created else 'kept existing'} development key at {path}")
+
+
+register_all(app)
 
 
 def main() -> None:

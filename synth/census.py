@@ -46,10 +46,10 @@ ENROL_CODES = np.array(["C", "M", "S"])
 _YSSA = np.array(["", "Yes", "No", "Unsought"])
 for _code in [*NC_CODES, *ENROL_CODES]:
     if not (_NC.is_valid(_code) or _ENROL.is_valid(_code)):
-        raise ValueError(f"census code {_code} not in npd/codes.yml")
+        raise ValueError(f"census code {_code} not in npd/codelists")
 for _code in _YSSA[1:]:
     if not codelist("yssa").is_valid(_code):
-        raise ValueError(f"yssa code {_code} not in npd/codes.yml")
+        raise ValueError(f"yssa code {_code} not in npd/codelists")
 # Sessions possible in the term before each census (autumn reports the summer term).
 _SESSIONS = {Term.AUTUMN: 124, Term.SPRING: 141, Term.SUMMER: 120}
 

@@ -27,7 +27,7 @@ _BOARDER = {"B": 0.4, "6": 0.3, "7": 0.3}
 for _list, _table in (("plaa", _PLAA), ("boarder", _BOARDER)):
     for _code in _table:
         if not codelist(_list).is_valid(_code):
-            raise ValueError(f"{_code} is not a valid {_list} code in npd/codes.yml")
+            raise ValueError(f"{_code} is not a valid {_list} code in npd/codelists")
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Ethnicity by LA, extended codes, and first language correlated with ethnicity.
 
 Shares are rough state-school figures (England about 64% White British; inner London,
-Birmingham and Manchester far more diverse). Codes are checked against npd/codes.yml,
+Birmingham and Manchester far more diverse). Codes are checked against npd/codelists,
 which stays the authority; extended codes are drawn from its lists.
 """
 
@@ -177,7 +177,7 @@ for _ext, _main in mapping("ethnicity_main").items():
 
 
 def _check_tables() -> None:
-    """The code list in npd/codes.yml is the authority: fail loudly if a table strays from it."""
+    """The code list in npd/codelists is the authority: fail loudly if a table strays from it."""
     for name, profile in PROFILES.items():
         bad = [c for c in profile if c not in _ETH.codes]
         if bad:
@@ -186,19 +186,19 @@ def _check_tables() -> None:
     for pref in prefs:
         for main, ext in pref.items():
             if ext not in _EXTENDED.get(main, []):
-                raise ValueError(f"{ext} is not an extended code of {main} in npd/codes.yml")
+                raise ValueError(f"{ext} is not an extended code of {main} in npd/codelists")
     if set(LANGUAGE_BY_ETHNICITY) != set(_ETH.codes):
         raise ValueError("LANGUAGE_BY_ETHNICITY must cover the main ethnicity codes")
     for _, (_, langs) in LANGUAGE_BY_ETHNICITY.items():
         for code in langs:
             if not _LANG.is_valid(code):
-                raise ValueError(f"language code {code} is not valid in npd/codes.yml")
+                raise ValueError(f"language code {code} is not valid in npd/codelists")
 
 
 _check_tables()
 ENGLISH = "ENG"
 if not _LANG.is_valid(ENGLISH):
-    raise ValueError("npd/codes.yml must list ENG")
+    raise ValueError("npd/codelists must list ENG")
 
 
 def _categorical(rng: np.random.Generator, n: int, weights: dict[str, float]) -> np.ndarray:

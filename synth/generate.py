@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from npd.periods import AcademicYear, Term
-from synth import census, ks2
+from synth import census
+from synth.annual import annual_writers
 from synth.context import WriteContext
 from synth.geography import resolve
 from synth.plants import Plant, parse_plants
@@ -129,8 +130,9 @@ def write_files(
 ) -> None:
     """Write the chosen years' census returns and KS2 files, and their truth, for a population."""
     ctx = WriteContext(pop, landing_dir)
+    writers = annual_writers()
     per_period = len(pop.las) * len(census.TABLES) + 1
-    total = len(years) * (3 * per_period + 2)
+    total = len(years) * (3 * per_period + 2 * len(writers))
     done = 0
     labels: Counter[str] = Counter()
 
@@ -162,9 +164,10 @@ def write_files(
             truth, planted = census.write_period(ctx, t, plants, on_file)
             on_truth(truth_path(truth_dir, year, census.FEED, term), truth)
             all_planted.extend(planted)
-        truth, planted = ks2.write_year(ctx, year, plants, on_file)
-        on_truth(truth_path(truth_dir, year, ks2.FEED, None), truth)
-        all_planted.extend(planted)
+        for writer in writers:
+            truth, planted = writer.write_year(ctx, year, plants, on_file)
+            on_truth(truth_path(truth_dir, year, writer.FEED, None), truth)
+            all_planted.extend(planted)
         summary.timings[f"files {year.label}"] = time.perf_counter() - started
     summary.defects = dict(labels)
     for item in all_planted:

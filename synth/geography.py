@@ -1,7 +1,7 @@
 """Local authorities the generator can populate: size, postcode districts, towns, FSM rate.
 
 Sizes are rough state-school pupil numbers (thousands); districts are real outward codes
-inside each LA with the post town they belong to. LA names come from npd/codes.yml.
+inside each LA with the post town they belong to. LA names come from npd/codelists.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ LOCAL_AUTHORITIES: dict[int, LocalAuthority] = {
             + _in("Bodmin", "PL31")
             + _in("Bude", "EX23"),
         ),
-        # Further LAs named in npd/codes.yml, for runs that ask for them.
+        # Further LAs named in npd/codelists, for runs that ask for them.
         LocalAuthority(
             203, 45, 0.30, "inner_london", 0.10, 0.003,
             _in("London", "SE3", "SE7", "SE9", "SE10", "SE18", "SE28"),

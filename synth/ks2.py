@@ -27,10 +27,10 @@ TEST_OUTCOMES = np.array(["AS", "NS", "A", "B"])
 TA_OUTCOMES = np.array(["GDS", "EXS", "WTS", "PK1", "PK2", "PK3", "PK4", "PK5", "PK6"])
 for _code in TEST_OUTCOMES:
     if not codelist("ks2_test_outcome").is_valid(_code):
-        raise ValueError(f"KS2 test outcome {_code} not in npd/codes.yml")
+        raise ValueError(f"KS2 test outcome {_code} not in npd/codelists")
 for _code in TA_OUTCOMES:
     if not codelist("ks2_ta_outcome").is_valid(_code):
-        raise ValueError(f"KS2 TA outcome {_code} not in npd/codes.yml")
+        raise ValueError(f"KS2 TA outcome {_code} not in npd/codelists")
 _EAL = {"1_ENG": 1, "2_OTH": 2, "3_UNCL": 3}
 ABSENT_RATE = 0.01  # per subject test
 MEAN_SCORE = {"read": 105.0, "mat": 104.7, "gps": 104.8}

@@ -43,7 +43,7 @@ NAME_MIX: dict[str, tuple[dict[str, float], dict[str, float]]] = {
 }
 _MAIN_ETHNICITY = codelist("ethnicity").codes
 if set(NAME_MIX) != set(_MAIN_ETHNICITY):  # the code list is the authority, not this table
-    raise ValueError("NAME_MIX must cover exactly the main ethnicity codes in npd/codes.yml")
+    raise ValueError("NAME_MIX must cover exactly the main ethnicity codes in npd/codelists")
 
 _POOL_NAMES = tuple(POOLS)
 

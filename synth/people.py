@@ -36,7 +36,7 @@ SEN_TYPES: dict[str, dict[str, float]] = {
 for _table in SEN_TYPES.values():
     for _code in _table:
         if _code not in _SEN.codes:
-            raise ValueError(f"SEN type {_code} is not in npd/codes.yml")
+            raise ValueError(f"SEN type {_code} is not in npd/codelists")
 
 # Group differences in mean disadvantage and prior attainment (rough, for realism only).
 _DISADVANTAGE_SHIFT = {

@@ -1,7 +1,7 @@
 """The column catalogue: load it, check it, and derive DDL and Arrow schemas from it.
 
 Everything about a warehouse column (type, tier, sensitivity, purposes, how it is
-minimised) is read from catalogue.yml through this module, so the DDL, the load
+minimised) is read from warehouse_schema/catalogue/*.yml through this module, so the DDL, the load
 check, the research-table build and the docs cannot disagree.
 """
 
@@ -153,7 +153,12 @@ def _column(table: str, name: str, raw: dict[str, Any], vocab: dict[str, Any]) -
         raise CatalogueError(f"{where}: unknown sensitivity {raw['sensitivity']!r}")
     if raw["minimisation"] not in vocab["minimisation"]:
         raise CatalogueError(f"{where}: unknown minimisation {raw['minimisation']!r}")
-    for purpose in raw["purposes"]:
+    purposes = raw["purposes"]
+    if isinstance(purposes, str):
+        if purposes not in vocab["purpose_sets"]:
+            raise CatalogueError(f"{where}: unknown purpose set {purposes!r}")
+        purposes = vocab["purpose_sets"][purposes]
+    for purpose in purposes:
         if purpose not in vocab["purposes"]:
             raise CatalogueError(f"{where}: unknown purpose {purpose!r}")
         if vocab["purposes"][purpose].get("never"):
@@ -172,7 +177,7 @@ def _column(table: str, name: str, raw: dict[str, Any], vocab: dict[str, Any]) -
         source=raw["source"],
         tier=int(raw["tier"]),
         sensitivity=raw["sensitivity"],
-        purposes=tuple(raw["purposes"]),
+        purposes=tuple(purposes),
         minimisation=raw["minimisation"],
         nullable=raw.get("nullable", True),
         derive=derive,
@@ -188,12 +193,23 @@ def _check_research(table: Table) -> None:
             )
 
 
+def _catalogue_files() -> list[tuple[str, dict[str, Any]]]:
+    folder = resources.files("warehouse_schema").joinpath("catalogue")
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".yml")), key=lambda p: p.name)
+    return [(p.name, yaml.safe_load(p.read_text(encoding="utf-8"))) for p in files]
+
+
 @cache
 def load_catalogue() -> Catalogue:
     vocab = _read_yaml("vocabulary.yml")
-    raw = _read_yaml("catalogue.yml")
+    raw_tables: dict[str, dict[str, Any]] = {}
+    for name, raw in _catalogue_files():
+        for key, spec in (raw.get("tables") or {}).items():
+            if key in raw_tables:
+                raise CatalogueError(f"{key}: described twice (again in catalogue/{name})")
+            raw_tables[key] = spec
     tables: dict[str, Table] = {}
-    for key, spec in raw["tables"].items():
+    for key, spec in raw_tables.items():
         if spec.get("store") not in STORES:
             raise CatalogueError(f"{key}: store must be one of {STORES}")
         columns = tuple(_column(key, name, col, vocab) for name, col in spec["columns"].items())

@@ -9,7 +9,7 @@ def catalogue_markdown(cat: Catalogue) -> str:
     lines = [
         "# Column catalogue",
         "",
-        "Generated from `warehouse_schema/catalogue.yml` by `npd catalogue --markdown`.",
+        "Generated from `warehouse_schema/catalogue/*.yml` by `npd catalogue --markdown`.",
         "",
     ]
     tiers = cat.vocabulary["tiers"]
