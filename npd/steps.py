@@ -35,11 +35,30 @@ class RunState:
     message: str | None = None
 
 
+def _own_errors() -> tuple[type[BaseException], ...]:
+    from expectations.runner import MissingColumnsError, MissingParamsError
+    from governance.keys import KeyMissingError
+    from warehouse.lock import LockTimeout
+    from warehouse_schema.catalogue import CatalogueError
+
+    return (
+        InputError,
+        PartitionBlocked,
+        FileNotFoundError,
+        KeyMissingError,
+        LockTimeout,
+        CatalogueError,
+        MissingColumnsError,
+        MissingParamsError,
+    )
+
+
 def safe_message(exc: BaseException) -> str:
-    """Messages we write ourselves are identifier-free; others are reduced to their type."""
-    if isinstance(exc, InputError | PartitionBlocked | FileNotFoundError | ValueError | KeyError):
-        return str(exc).splitlines()[0][:2000]
-    return f"{type(exc).__name__} (see the task log)"
+    """Messages the pipeline writes itself are identifier-free and kept whole; anything
+    else (a library's error may quote a value) is reduced to its type."""
+    if isinstance(exc, _own_errors()):
+        return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:4000]
+    return f"{type(exc).__name__} (details withheld: see the task log)"
 
 
 @contextmanager
