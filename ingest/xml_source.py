@@ -77,7 +77,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ from npd.duck import quote_ident
 from npd.periods import AcademicYear
 
 VIRTUAL = ("@record", "@parent", "@line")
-RAW_EXTRAS = ("_element", "_line")
+RAW_EXTRAS = ("_element", "_line", "_parent")
 BATCH_ROWS = 50_000
 RAW_CAP = 65_536  # characters of an unreadable remainder kept in quarantine
 
@@ -116,6 +116,7 @@ class XmlTable:
     carry: tuple[str, ...] = ()
     when: str | None = None
     in_record: bool = True
+    parent: str | None = None  # the enclosing table: its quarantined rows take these along
 
     @property
     def path_text(self) -> str:
@@ -173,6 +174,7 @@ def xml_layout(spec: FeedSpec, year: AcademicYear | str) -> XmlLayout:
             when=conf.get("when"),
             in_record=path[: len(record)] == record,
         )
+    tables = _with_parents(tables)
     unknown_tables = set(layouts) - set(spec.tables)
     if unknown_tables:
         raise SpecError(
@@ -188,6 +190,23 @@ def xml_layout(spec: FeedSpec, year: AcademicYear | str) -> XmlLayout:
         rename={str(k): str(v) for k, v in (xml.get("rename") or {}).items()},
         skip=tuple(xml.get("skip") or ()),
     )
+
+
+def _with_parents(tables: dict[str, XmlTable]) -> dict[str, XmlTable]:
+    """Each table's enclosing table: the first (in spec order) at the longest proper prefix."""
+    out = {}
+    for name, t in tables.items():
+        best: XmlTable | None = None
+        for other in tables.values():
+            n = len(other.path)
+            if (
+                n < len(t.path)
+                and t.path[:n] == other.path
+                and (best is None or n > len(best.path))
+            ):
+                best = other
+        out[name] = replace(t, parent=best.name if best else None)
+    return out
 
 
 def _path(text: Any, what: str) -> tuple[str, ...]:
@@ -530,19 +549,22 @@ class XmlReader:
             if text and text.strip():
                 self.outside[name] = self.outside.get(name, 0) + 1
             return
+        declared = False
         for row in rows:
             table = row.table
             i = table.index.get(name)
             if i is None:
-                if text and text.strip():
-                    table.undeclared[name] = table.undeclared.get(name, 0) + 1
                 continue
+            declared = True
             if row.values[i] is not None:
                 row.problems = (row.problems or []) + [
                     f"{name}: element repeats within one <{table.spec.path[-1]}>"
                 ]
                 continue
             row.values[i] = text if text is not None else ""
+        if not declared and text and text.strip():
+            undeclared = rows[0].table.undeclared
+            undeclared[name] = undeclared.get(name, 0) + 1
 
     def _close_rows(self, rows: list[_Row]) -> None:
         """Carry values down, fill virtual fields, drop unmet `when` rows, file the rest."""
@@ -587,6 +609,7 @@ class XmlReader:
                         for s in bad
                     ]
             line = str(row.line) if row.line is not None else None
+            parent = str(row.parent.ordinal) if row.parent is not None else None
             if row.problems:
                 raw = {"_element": row.element, "_line": line}
                 raw.update(zip(spec.sources, values, strict=True))
@@ -594,7 +617,7 @@ class XmlReader:
                     Reject(line=row.ordinal, reason="; ".join(row.problems), raw=json.dumps(raw))
                 )
                 continue
-            table.rows.append([row.ordinal, row.element, line, *values])
+            table.rows.append([row.ordinal, row.element, line, parent, *values])
 
     def _carried(self, row: _Row, source: str, record_values: dict[str, str]) -> str | None:
         """Nearest enclosing row first, then anywhere in the record, then file-level rows."""
@@ -799,15 +822,26 @@ def stage_xml_file(
             con.execute(f"DROP TABLE IF EXISTS {raw}")
         return list(accounts.values())
     rejects = reader.rejects
-    for name, t in layout.tables.items():
+    quarantined: dict[str, list[int]] = {}
+    for name in sorted(layout.tables, key=lambda n: len(layout.tables[n].path)):  # parents first
+        t = layout.tables[name]
+        followed = _follow_parent(con, raw_names[name], t, quarantined.get(t.parent or ""))
         raw = RawTable(
             name=raw_names[name],
             header=[*RAW_EXTRAS, *t.sources],
-            rows=inserted[name],
-            rejects=rejects[name],
+            rows=inserted[name] - len(followed),
+            rejects=sorted([*rejects[name], *followed], key=lambda r: r.line),
         )
         session._type_and_split(raw, spec.tables[name], source, return_name, None, accounts[name])
         con.execute(f"DROP TABLE IF EXISTS {raw_names[name]}")
+        quarantined[name] = [
+            r[0]
+            for r in con.execute(
+                "SELECT _source_row FROM quarantine WHERE _source_file = ? AND source_table = ? "
+                "ORDER BY 1",
+                [source, name],
+            ).fetchall()
+        ]
         undeclared = reader.undeclared(name)
         if undeclared:
             listed = ", ".join(f"{k} ({v})" for k, v in sorted(undeclared.items()))
@@ -823,6 +857,32 @@ def stage_xml_file(
         first.status = "rejected"
         first.messages.append(f"{source}: {reader.failure}")
     return list(accounts.values())
+
+
+def _follow_parent(con, raw: str, table: XmlTable, parents: list[int] | None) -> list[Reject]:
+    """Rows whose enclosing row was quarantined follow it, so no orphan is staged or lost."""
+    if not parents:
+        return []
+    con.register(f"{raw}_parents", pa.table({"_parent_row": pa.array(parents, pa.int64())}))
+    cols = [*RAW_EXTRAS, *table.sources]
+    picked = con.execute(
+        f"SELECT _source_row, {', '.join(quote_ident(c) for c in cols)} FROM {raw} "
+        f"WHERE TRY_CAST(_parent AS BIGINT) IN (SELECT _parent_row FROM {raw}_parents) "
+        "ORDER BY _source_row"
+    ).fetchall()
+    con.execute(
+        f"DELETE FROM {raw} WHERE TRY_CAST(_parent AS BIGINT) IN "
+        f"(SELECT _parent_row FROM {raw}_parents)"
+    )
+    con.unregister(f"{raw}_parents")
+    return [
+        Reject(
+            line=row[0],
+            reason=f"its enclosing {table.parent} row {row[3]} was quarantined",
+            raw=json.dumps(dict(zip(cols, row[1:], strict=True))),
+        )
+        for row in picked
+    ]
 
 
 def describe_layout(layout: XmlLayout) -> str:
