@@ -484,6 +484,8 @@ class XmlReader:
                     if el.tag in skip:
                         self._skipped = getattr(self, "_skipped", 0) + 1
                     else:
+                        if el.tag == record[-1]:
+                            records += 1  # keeps @record equal to the record table's row
                         self._misplaced(el, key)
                     _release(el)
         except etree.XMLSyntaxError as exc:
