@@ -34,7 +34,16 @@ def open_engine(url: str) -> Iterator[sa.Engine]:
 
 
 def ensure_schema(conn: sa.Connection, store: str) -> None:
-    """Create the store's schemas and tables from the catalogue if absent (idempotent)."""
+    """Create the store's schemas and tables from the catalogue if absent (idempotent).
+
+    A PostgreSQL store run by migrations (`npd db upgrade`) is only checked, never
+    changed here: its schema is Alembic's and its grants follow it.
+    """
+    if conn.dialect.name == "postgresql":
+        from warehouse_schema.migrations import managed
+
+        if managed(conn, store):
+            return
     catalogue = load_catalogue()
     for schema in catalogue.schemas(store):
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
