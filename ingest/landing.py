@@ -61,6 +61,9 @@ def find_table_file(return_dir: Path, table: str, suffix: str = "csv") -> Path |
             or re.fullmatch(rf"{re.escape(table)}_\d{{4}}-\d{{2}}\.{suffix}", p.name)
         )
     )
+    exact = [p for p in candidates if p.name == f"{table}.{suffix}"]
+    if exact:  # episodes.csv, not sw_episodes.csv, is the SSDA903 episodes table
+        return exact[0]
     if len(candidates) > 1:
         names = ", ".join(p.name for p in candidates)
         raise ValueError(f"{return_dir}: more than one file for table {table!r}: {names}")
