@@ -74,9 +74,10 @@ def period_lines(settings: Settings) -> list[PeriodLine]:
                CASE WHEN r.step = 'load' AND r.status = 'succeeded' THEN 'loaded'
                     WHEN r.status = 'succeeded' THEN 'in progress (' || r.step || ')'
                     ELSE r.status END AS status,
-               coalesce(f.rows_read, 0), coalesce(f.rows_staged, 0), coalesce(f.rows_quarantined, 0),
-               coalesce(l.rows_loaded, 0), coalesce(k.records, 0), coalesce(k.linked, 0),
-               coalesce(k.new_persons, 0), r.message
+               CAST(coalesce(f.rows_read, 0) AS BIGINT), CAST(coalesce(f.rows_staged, 0) AS BIGINT),
+               CAST(coalesce(f.rows_quarantined, 0) AS BIGINT), CAST(coalesce(l.rows_loaded, 0) AS BIGINT),
+               CAST(coalesce(k.records, 0) AS BIGINT), CAST(coalesce(k.linked, 0) AS BIGINT),
+               CAST(coalesce(k.new_persons, 0) AS BIGINT), r.message
         FROM last_run r
         LEFT JOIN files f USING (feed, academic_year, term)
         LEFT JOIN links k USING (feed, academic_year, term)
