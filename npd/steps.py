@@ -190,8 +190,13 @@ def validate(partition: Partition, settings: Settings | None = None) -> dict[str
     return summary
 
 
-def link(partition: Partition, settings: Settings | None = None, fallback=None) -> dict[str, Any]:
-    """Give every record a person in the master index (UPN, former UPN, ULN, then fallback)."""
+def link(
+    partition: Partition, settings: Settings | None = None, fallback=None, relink: bool = False
+) -> dict[str, Any]:
+    """Give every record a person in the master index (UPN, former UPN, ULN, then fallback).
+
+    `relink` decides afresh instead of replaying the links this same input was given
+    before (for partitions that depended on a partition since corrected)."""
     from linkage.master_index import LINKED, link_records
 
     settings = _settings(settings)
@@ -211,19 +216,44 @@ def link(partition: Partition, settings: Settings | None = None, fallback=None) 
                 partition.year.label,
                 partition.term_value,
                 validation["load_id"],
-                fallback=fallback or _fallback(),
+                fallback=fallback or _fallback(settings),
+                relink=relink,
             )
         audit.record_links(settings, partition, report.load_id, report.counts)
         (folder / LINK_REPORT).write_text(json.dumps(report.to_dict(), indent=2))
+        _linkage_report(settings)
         run.message = f"{report.linked} of {report.records} records linked"
     return {"partition": partition.key, **report.to_dict()}
 
 
-def _fallback():
-    """The configured fallback linker (none until the probabilistic linker is enabled)."""
+def _fallback(settings: Settings | None = None):
+    """The configured fallback linker: probabilistic (Splink) unless NPD_LINKAGE_FALLBACK=none.
+
+    docs/linkage.md lists its settings (thresholds, model, automatic first training).
+    """
+    import os
+
     from linkage.fallback import NoFallback
 
-    return NoFallback()
+    choice = (os.environ.get("NPD_LINKAGE_FALLBACK") or "probabilistic").strip().lower()
+    if choice == "none":
+        return NoFallback()
+    if choice != "probabilistic":
+        raise ValueError(f"NPD_LINKAGE_FALLBACK must be probabilistic or none, not {choice!r}")
+    from linkage.probabilistic import LinkageConfig, ProbabilisticLinker
+
+    return ProbabilisticLinker(LinkageConfig.from_env(_settings(settings).home))
+
+
+def _linkage_report(settings: Settings) -> None:
+    """Rebuild the linkage report after links; a report failure never fails the link."""
+    from linkage.report import write_report
+
+    try:
+        with audit.store_lock(settings):
+            write_report(settings)
+    except Exception as exc:
+        log.warning("linkage report not rebuilt: %s", safe_message(exc))
 
 
 def load(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
@@ -238,7 +268,19 @@ def load(partition: Partition, settings: Settings | None = None) -> dict[str, An
         loaded = load_research(settings, partition, linked["load_id"])
         (folder / LOAD_REPORT).write_text(json.dumps(loaded, indent=2))
         run.message = ", ".join(f"{n} rows into {t}" for t, n in loaded["tables"].items())
+    _measure_quality(partition, settings)
     return {"partition": partition.key, **loaded}
+
+
+def _measure_quality(partition: Partition, settings: Settings) -> None:
+    """Data-quality figures for the dashboard (quality/), after the load is recorded: a
+    failure here is logged, never undoes the load, and the next dashboard build retries."""
+    try:
+        from quality.store import measure
+
+        measure(partition, settings, trigger="load")
+    except Exception as exc:
+        log.warning("%s: quality figures not measured: %s", partition.label, safe_message(exc))
 
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -252,7 +294,7 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 @dataclass
 class PeriodResult:
     partition: Partition
-    status: str  # loaded | blocked | failed
+    status: str  # loaded | blocked | failed | skipped (inputs unchanged: npd.manifest)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     message: str | None = None
 
@@ -261,11 +303,45 @@ def run_period(
     partition: Partition,
     settings: Settings | None = None,
     on_step: Callable[[str], None] | None = None,
+    *,
+    skip_unchanged: bool = False,
+    run_by: str = "cli",
+    steps: dict[str, Callable[..., dict[str, Any]]] | None = None,
 ) -> PeriodResult:
-    """All four steps for one partition. A blocked or failed partition stops there, and says why."""
+    """All four steps (or the given ones) for one partition. A blocked or failed partition
+    stops there, and says why.
+
+    Every attempt goes into the load manifest; with `skip_unchanged`, a partition the
+    warehouse already holds from these same input files is skipped (npd.manifest)."""
+    from npd import manifest
+
     settings = _settings(settings)
+    if skip_unchanged and (reason := manifest.unchanged(settings, partition)):
+        return PeriodResult(partition=partition, status="skipped", message=reason)
+    started = audit.now()
+    steps = steps or STEPS
+    result = _run_steps(partition, settings, on_step, steps)
+    failed_step = next((s for s in steps if s not in result.steps), None)
+    manifest.record(
+        settings,
+        partition,
+        outcome=result.status,
+        run_by=run_by,
+        started_at=started,
+        failed_step=None if result.status == "loaded" else failed_step,
+        message=result.message,
+    )
+    return result
+
+
+def _run_steps(
+    partition: Partition,
+    settings: Settings,
+    on_step: Callable[[str], None] | None,
+    steps: dict[str, Callable[..., dict[str, Any]]],
+) -> PeriodResult:
     result = PeriodResult(partition=partition, status="loaded")
-    for name, step in STEPS.items():
+    for name, step in steps.items():
         if on_step:
             on_step(name)
         try:
