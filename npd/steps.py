@@ -216,44 +216,20 @@ def link(
                 partition.year.label,
                 partition.term_value,
                 validation["load_id"],
-                fallback=fallback or _fallback(settings),
+                fallback=fallback or _fallback(),
                 relink=relink,
             )
         audit.record_links(settings, partition, report.load_id, report.counts)
         (folder / LINK_REPORT).write_text(json.dumps(report.to_dict(), indent=2))
-        _linkage_report(settings)
         run.message = f"{report.linked} of {report.records} records linked"
     return {"partition": partition.key, **report.to_dict()}
 
 
-def _fallback(settings: Settings | None = None):
-    """The configured fallback linker: probabilistic (Splink) unless NPD_LINKAGE_FALLBACK=none.
-
-    docs/linkage.md lists its settings (thresholds, model, automatic first training).
-    """
-    import os
-
+def _fallback():
+    """The configured fallback linker (none until the probabilistic linker is enabled)."""
     from linkage.fallback import NoFallback
 
-    choice = (os.environ.get("NPD_LINKAGE_FALLBACK") or "probabilistic").strip().lower()
-    if choice == "none":
-        return NoFallback()
-    if choice != "probabilistic":
-        raise ValueError(f"NPD_LINKAGE_FALLBACK must be probabilistic or none, not {choice!r}")
-    from linkage.probabilistic import LinkageConfig, ProbabilisticLinker
-
-    return ProbabilisticLinker(LinkageConfig.from_env(_settings(settings).home))
-
-
-def _linkage_report(settings: Settings) -> None:
-    """Rebuild the linkage report after links; a report failure never fails the link."""
-    from linkage.report import write_report
-
-    try:
-        with audit.store_lock(settings):
-            write_report(settings)
-    except Exception as exc:
-        log.warning("linkage report not rebuilt: %s", safe_message(exc))
+    return NoFallback()
 
 
 def load(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
@@ -268,19 +244,7 @@ def load(partition: Partition, settings: Settings | None = None) -> dict[str, An
         loaded = load_research(settings, partition, linked["load_id"])
         (folder / LOAD_REPORT).write_text(json.dumps(loaded, indent=2))
         run.message = ", ".join(f"{n} rows into {t}" for t, n in loaded["tables"].items())
-    _measure_quality(partition, settings)
     return {"partition": partition.key, **loaded}
-
-
-def _measure_quality(partition: Partition, settings: Settings) -> None:
-    """Data-quality figures for the dashboard (quality/), after the load is recorded: a
-    failure here is logged, never undoes the load, and the next dashboard build retries."""
-    try:
-        from quality.store import measure
-
-        measure(partition, settings, trigger="load")
-    except Exception as exc:
-        log.warning("%s: quality figures not measured: %s", partition.label, safe_message(exc))
 
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
