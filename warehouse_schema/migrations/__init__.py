@@ -177,6 +177,28 @@ def revision(url: str, store: str, message: str) -> Path | None:
     return path
 
 
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A throwaway database on a PostgreSQL server, brought to head for both stores: what
+    `npd db revision --server` compares the catalogue with."""
+    import uuid
+
+    name = f"npd_revision_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        with _engine(url) as engine, engine.begin() as conn:
+            for store in STORES:
+                upgrade(conn, store)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 def _format(path: Path) -> None:
     """Keep generated revisions ruff-formatted, like the rest of the tree."""
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
