@@ -158,6 +158,167 @@ def _number_rows(
     con.unregister(f"{name}_lines")
 
 
+@dataclass(frozen=True)
+class CsvFile:
+    path: Path
+    source: str  # path relative to the landing folder
+    return_name: str
+
+
+@dataclass(frozen=True)
+class RawFiles:
+    """Several files with one header, loaded as text in one pass into a DuckDB temp table
+    with columns _ord, _source_file, _return, _source_row and the header's columns."""
+
+    name: str
+    header: list[str]
+    rows: dict[str, int]  # source -> rows parsed
+    rejects: dict[str, list[Reject]]  # source -> rows the reader rejected
+
+    def rows_read(self, source: str) -> int:
+        return self.rows.get(source, 0) + len({r.line for r in self.rejects.get(source, [])})
+
+
+def load_csv_files(
+    con: duckdb.DuckDBPyConnection, files: list[CsvFile], header: list[str], encoding: str = "utf-8"
+) -> RawFiles:
+    """One parallel read for many files of one table (one per return): the reader's fixed cost
+    is paid once per table, not once per file, which matters with 150 LAs a term."""
+    n = next(_ids)
+    name, rejects_table, rejects_scan = f"raw_{n}", f"rejects_{n}", f"rejects_scan_{n}"
+    columns = "{" + ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in header) + "}"
+    duck_encoding = _DUCK_ENCODINGS.get(encoding.lower().replace("_", "-"))
+    if duck_encoding is None:
+        raise InputError(files[0].source, f"encoding {encoding!r} is not supported")
+    paths = "[" + ", ".join(sql_str(f.path) for f in files) + "]"
+    con.register(
+        f"{name}_files",
+        pa.table(
+            {
+                "_path": [str(f.path) for f in files],
+                "_source_file": [f.source for f in files],
+                "_return": [f.return_name for f in files],
+            }
+        ),
+    )
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {name}_read AS
+            SELECT row_number() OVER () AS _ord, filename AS _path, * EXCLUDE (filename)
+            FROM read_csv({paths}, columns = {columns}, header = true, filename = true,
+                          auto_detect = false, delim = ',', quote = '"', escape = '"',
+                          encoding = {sql_str(duck_encoding)}, store_rejects = true,
+                          rejects_table = {sql_str(rejects_table)},
+                          rejects_scan = {sql_str(rejects_scan)})
+            """
+        )
+    except duckdb.Error as exc:
+        con.unregister(f"{name}_files")
+        raise InputError(files[0].source, f"cannot be parsed as CSV: {_first_line(exc)}") from exc
+    by_path = {str(f.path): f.source for f in files}
+    found = con.execute(
+        f"SELECT s.file_path, e.line, e.error_type, e.column_idx, e.csv_line, e.error_message "
+        f"FROM {rejects_table} e JOIN {rejects_scan} s USING (scan_id, file_id) ORDER BY 1, 2"
+    ).fetchall()
+    con.execute(f"DROP TABLE IF EXISTS {rejects_table}; DROP TABLE IF EXISTS {rejects_scan}")
+    rejects: dict[str, list[Reject]] = {}
+    for path, group in _by_file(found):
+        rejects[by_path.get(path, path)] = _rejects_of(group, header, encoding)
+    lines = _line_map(rejects)
+    con.register(f"{name}_lines", lines)
+    con.register(
+        f"{name}_skips",
+        pa.table(
+            {
+                "_source_file": pa.array(list(rejects), pa.string()),
+                "_skipped": pa.array(
+                    [len({r.line for r in v}) for v in rejects.values()], pa.int64()
+                ),
+            }
+        ),
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH numbered AS (
+            SELECT r.*, r._ord - min(r._ord) OVER (PARTITION BY r._path) + 1 AS _file_ord
+            FROM {name}_read r
+        )
+        SELECT n._ord, f._source_file, f._return,
+               coalesce(l._line, n._file_ord + 1 + coalesce(k._skipped, 0)) AS _source_row,
+               n.* EXCLUDE (_ord, _path, _file_ord)
+        FROM numbered n
+        JOIN {name}_files f USING (_path)
+        LEFT JOIN {name}_lines l ON l._source_file = f._source_file AND l._file_ord = n._file_ord
+        LEFT JOIN {name}_skips k ON k._source_file = f._source_file
+        ORDER BY n._ord
+        """
+    )
+    con.execute(f"DROP TABLE IF EXISTS {name}_read")
+    con.unregister(f"{name}_skips")
+    con.unregister(f"{name}_lines")
+    con.unregister(f"{name}_files")
+    rows = dict.fromkeys((f.source for f in files), 0)
+    rows.update(con.execute(f"SELECT _source_file, count(*) FROM {name} GROUP BY 1").fetchall())
+    return RawFiles(name=name, header=header, rows=rows, rejects=rejects)
+
+
+def _by_file(found: list[tuple]) -> list[tuple[str, list[tuple]]]:
+    groups: dict[str, list[tuple]] = {}
+    for row in found:
+        groups.setdefault(row[0], []).append(row[1:])
+    return list(groups.items())
+
+
+def _rejects_of(found: list[tuple], header: list[str], encoding: str) -> list[Reject]:
+    """Rejected rows of one file, one Reject per line with every reason joined."""
+    by_line: dict[int, Reject] = {}
+    for line, error_type, column_idx, csv_line, message in found:
+        words = _REJECT_WORDS.get(str(error_type), str(message).splitlines()[0])
+        words = words.format(encoding=encoding.upper())
+        if error_type in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+            fields = (csv_line or "").count(",") + 1
+            words = f"{words}: header has {len(header)}, row has about {fields}"
+        elif column_idx is not None and 0 < int(column_idx) <= len(header):
+            words = f"{header[int(column_idx) - 1]}: {words}"
+        if line in by_line:
+            words = f"{by_line[line].reason}; {words}"
+        by_line[int(line)] = Reject(line=int(line), reason=words, raw=csv_line or "")
+    return list(by_line.values())
+
+
+def _line_map(rejects: dict[str, list[Reject]]) -> pa.Table:
+    """For files with rejected lines only: each parsed row's line number, skipping those lines.
+
+    Rows of files without rejects are numbered in SQL (ordinal + 1 for the header)."""
+    sources, ords, lines = [], [], []
+    for source, found in rejects.items():
+        if not found:
+            continue
+        rejected = np.array(sorted({r.line for r in found}), dtype=np.int64)
+        span = np.arange(2, rejected.max() + 2, dtype=np.int64)
+        kept = np.setdiff1d(span, rejected)  # lines after the last reject follow on directly
+        sources.append(np.full(kept.size, source, dtype=object))
+        ords.append(np.arange(1, kept.size + 1, dtype=np.int64))
+        lines.append(kept)
+    if not sources:
+        return pa.table(
+            {
+                "_source_file": pa.array([], pa.string()),
+                "_file_ord": pa.array([], pa.int64()),
+                "_line": pa.array([], pa.int64()),
+            }
+        )
+    return pa.table(
+        {
+            "_source_file": pa.array(np.concatenate(sources), pa.string()),
+            "_file_ord": np.concatenate(ords),
+            "_line": np.concatenate(lines),
+        }
+    )
+
+
 def raw_json(alias: str, header: list[str]) -> str:
     """SQL turning a raw row back into JSON text keyed by the file's own column names."""
     parts = ", ".join(f"{quote_ident(h)} := {alias}.{quote_ident(h)}" for h in header)

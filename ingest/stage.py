@@ -56,6 +56,7 @@ def stage(settings: Settings, partition: Partition) -> StageReport:
     with local_duckdb(settings.tmp_dir) as con:
         session = StagingSession(con, settings.landing_dir, load_id)
         present: list[tuple[str, str]] = []
+        csv_files: dict[str, list[tuple[Path, str]]] = {}
         for return_dir in returns:
             if uses_xml(spec, return_dir):  # dispatch on the spec's format, per return
                 supplied = stage_xml_return(session, return_dir, spec, partition.year)
@@ -67,8 +68,10 @@ def stage(settings: Settings, partition: Partition) -> StageReport:
                     source = f"{_relative(return_dir, settings.landing_dir)}/<{table.name}>"
                     session.record_missing(source, table, table.required)
                     continue
-                session.stage_csv(path, table, return_dir.name, spec.encoding)
+                csv_files.setdefault(table.name, []).append((path, return_dir.name))
                 present.append((return_dir.name, table.name))
+        for name, files in csv_files.items():  # one read per table across every return
+            session.stage_csv_files(files, spec.tables[name], spec.encoding)
         con.register(
             "returned_tables_view",
             pa.table({"_return": [p[0] for p in present], "source_table": [p[1] for p in present]}),

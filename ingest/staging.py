@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from ingest.accounting import FileAccount
 from ingest.convert import SQL_TYPES, empty_typed_columns, typed_select
-from ingest.csv_source import RawTable, load_csv, raw_json, read_header
+from ingest.csv_source import CsvFile, RawFiles, RawTable, load_csv_files, raw_json, read_header
 from ingest.errors import InputError
 from ingest.spec import TableSpec
-from npd.duck import quote_ident, scalar, sql_str
+from npd.duck import quote_ident, sql_str
 
 LINEAGE = ("_load_id", "_source_file", "_source_row", "_return")
 
@@ -49,33 +50,82 @@ class StagingSession:
         self, path: Path, table: TableSpec, return_name: str, encoding: str
     ) -> FileAccount:
         """Stage one CSV file of a table. Bad rows are quarantined; a bad file is rejected."""
-        source = self.source_name(path)
-        account = FileAccount(source_file=source, table=table.name)
-        self.accounts.append(account)
+        return self.stage_csv_files([(path, return_name)], table, encoding)[0]
+
+    def stage_csv_files(
+        self, files: list[tuple[Path, str]], table: TableSpec, encoding: str
+    ) -> list[FileAccount]:
+        """Stage every file of one table, one per return, reading files that share a header
+        in a single pass. Bad rows are quarantined; a bad file is rejected on its own."""
         self.ensure_table(table)
+        accounts: list[FileAccount] = []
+        by_header: dict[tuple[str, ...], list[CsvFile]] = {}
+        for path, return_name in files:
+            source = self.source_name(path)
+            account = FileAccount(source_file=source, table=table.name)
+            accounts.append(account)
+            self.accounts.append(account)
+            try:
+                header = read_header(path, source, encoding)
+            except InputError as exc:
+                account.status = "rejected"
+                account.messages.append(str(exc))
+                continue
+            by_header.setdefault(tuple(header), []).append(CsvFile(path, source, return_name))
+        by_source = {a.source_file: a for a in accounts}
+        for header, group in by_header.items():
+            file_reason = self._check_header(
+                list(header), table, [by_source[f.source] for f in group]
+            )
+            if not self._stage_group(group, list(header), table, encoding, file_reason, by_source):
+                for single in group:  # one file spoils the shared read: stage each on its own
+                    self._stage_group(
+                        [single], list(header), table, encoding, file_reason, by_source
+                    )
+        return accounts
+
+    def _stage_group(
+        self,
+        group: list[CsvFile],
+        header: list[str],
+        table: TableSpec,
+        encoding: str,
+        file_reason: str | None,
+        by_source: dict[str, FileAccount],
+    ) -> bool:
+        """Read and split files sharing a header; False if a shared read of several failed."""
         try:
-            header = read_header(path, source, encoding)
-            raw = load_csv(self.con, path, source, header, encoding)
+            raw = load_csv_files(self.con, group, header, encoding)
         except InputError as exc:
-            account.status = "rejected"
-            account.messages.append(str(exc))
-            return account
+            if len(group) > 1:
+                return False
+            by_source[group[0].source].status = "rejected"
+            by_source[group[0].source].messages.append(str(exc))
+            return True
+        self._split(raw, table, file_reason, by_source)
+        self.con.execute(f"DROP TABLE IF EXISTS {raw.name}")
+        return True
+
+    def _check_header(
+        self, header: list[str], table: TableSpec, accounts: list[FileAccount]
+    ) -> str | None:
+        """A file-level reason if required columns are missing; notes undeclared columns."""
         declared = {f.source.lower() for f in table.fields}
         present = {h.lower() for h in header}
         missing = [f.source for f in table.fields if f.required and f.source.lower() not in present]
-        file_reason = None
-        if missing:
-            file_reason = f"required column(s) missing: {', '.join(missing)}"
-            account.status = "rejected"
-            account.messages.append(f"{source}: {file_reason}; every row quarantined")
         undeclared = [h for h in header if h.lower() not in declared]
-        if undeclared:
-            account.messages.append(
-                f"{source}: undeclared column(s) not staged: {', '.join(undeclared)}"
-            )
-        self._type_and_split(raw, table, source, return_name, file_reason, account)
-        self.con.execute(f"DROP TABLE IF EXISTS {raw.name}")
-        return account
+        file_reason = f"required column(s) missing: {', '.join(missing)}" if missing else None
+        for account in accounts:
+            if file_reason:
+                account.status = "rejected"
+                account.messages.append(
+                    f"{account.source_file}: {file_reason}; every row quarantined"
+                )
+            if undeclared:
+                account.messages.append(
+                    f"{account.source_file}: undeclared column(s) not staged: {', '.join(undeclared)}"
+                )
+        return file_reason
 
     def record_missing(self, source: str, table: TableSpec, required: bool) -> None:
         """A return lacks a table: fatal for a required table, noted for an optional one."""
@@ -108,6 +158,27 @@ class StagingSession:
         file_reason: str | None,
         account: FileAccount,
     ) -> None:
+        """Type and split one source's raw rows (a temp table with _ord and _source_row)."""
+        view = f"{raw.name}_one"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {sql_str(source)} AS _source_file, "
+            f"{sql_str(return_name)} AS _return FROM {raw.name}"
+        )
+        files = RawFiles(
+            name=view, header=raw.header, rows={source: raw.rows}, rejects={source: raw.rejects}
+        )
+        self._split(files, table, file_reason, {source: account})
+        self.con.execute(f"DROP VIEW IF EXISTS {view}")
+
+    def _split(
+        self,
+        raw: RawFiles,
+        table: TableSpec,
+        file_reason: str | None,
+        accounts: dict[str, FileAccount],
+    ) -> None:
+        """Type every row, then append typed rows to staged_<table> and the rest, with their
+        reasons and raw text, to quarantine; count both per source file."""
         columns, reasons = typed_select(table, raw.header)
         if file_reason:
             reasons = [sql_str(file_reason)]
@@ -117,9 +188,8 @@ class StagingSession:
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {typed} AS
-            SELECT _ord, {sql_str(self.load_id)} AS _load_id, {sql_str(source)} AS _source_file,
-                   _source_row, {sql_str(return_name)} AS _return, {typed_cols},
-                   {reason_expr} AS _reason
+            SELECT _ord, {sql_str(self.load_id)} AS _load_id, _source_file, _source_row, _return,
+                   {typed_cols}, {reason_expr} AS _reason
             FROM {raw.name}
             """
         )
@@ -139,24 +209,44 @@ class StagingSession:
             WHERE t._reason IS NOT NULL ORDER BY t._ord
             """
         )
-        for reject in raw.rejects:
+        self._quarantine_rejects(raw, table)
+        bad = dict.fromkeys(raw.rows, 0)
+        bad.update(
             self.con.execute(
-                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    self.load_id,
-                    source,
-                    reject.line,
-                    return_name,
-                    table.name,
-                    reject.reason,
-                    reject.raw,
-                ],
-            )
-        bad = scalar(self.con, f"SELECT count(*) FROM {typed} WHERE _reason IS NOT NULL")
-        account.rows_read = raw.rows_read
-        account.rows_quarantined = bad + len(raw.rejects)
-        account.rows_staged = raw.rows - bad
+                f"SELECT _source_file, count(*) FROM {typed} WHERE _reason IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        )
+        for source, account in accounts.items():
+            if source not in raw.rows:
+                continue
+            rejected = len(raw.rejects.get(source, []))
+            account.rows_read = raw.rows_read(source)
+            account.rows_quarantined = bad[source] + rejected
+            account.rows_staged = raw.rows[source] - bad[source]
         self.con.execute(f"DROP TABLE IF EXISTS {typed}")
+
+    def _quarantine_rejects(self, raw: RawFiles, table: TableSpec) -> None:
+        """Rows the reader could not parse, in one insert (a badly encoded file has many)."""
+        rows = [(source, r) for source, found in raw.rejects.items() for r in found]
+        if not rows:
+            return
+        returns = dict(
+            self.con.execute(f"SELECT DISTINCT _source_file, _return FROM {raw.name}").fetchall()
+        )
+        batch = pa.table(
+            {
+                "_load_id": [self.load_id] * len(rows),
+                "_source_file": [source for source, _ in rows],
+                "_source_row": pa.array([r.line for _, r in rows], pa.int64()),
+                "_return": [returns.get(source) for source, _ in rows],
+                "source_table": [table.name] * len(rows),
+                "reason": [r.reason for _, r in rows],
+                "raw": [r.raw for _, r in rows],
+            }
+        )
+        self.con.register("_rejects_batch", batch)
+        self.con.execute("INSERT INTO quarantine SELECT * FROM _rejects_batch")
+        self.con.unregister("_rejects_batch")
 
     def _flag_duplicates(self, typed: str, table: TableSpec) -> None:
         """Quarantine every copy of a key that must be unique within a return (e.g. census 1520)."""
@@ -174,7 +264,7 @@ class StagingSession:
                            || ')' AS reason,
                            count(*) OVER w AS n
                     FROM {typed} WHERE {not_null}
-                    WINDOW w AS (PARTITION BY {cols})
+                    WINDOW w AS (PARTITION BY _source_file, {cols})
                 ) d
                 WHERE t._ord = d._ord AND d.n > 1
                 """

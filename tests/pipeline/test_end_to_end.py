@@ -15,6 +15,7 @@ from npd.periods import TERMS
 from npd.steps import run_period
 from npd.summary import period_lines
 from tests.pipeline.conftest import PipelineRun, warehouse_path
+from warehouse_schema.catalogue import load_catalogue
 
 
 def _warehouse(run: PipelineRun) -> duckdb.DuckDBPyConnection:
@@ -24,12 +25,15 @@ def _warehouse(run: PipelineRun) -> duckdb.DuckDBPyConnection:
 def test_every_partition_loads_with_staged_linked_and_loaded_rows(run_env: PipelineRun) -> None:
     assert [r.status for r in run_env.results] == ["loaded"] * len(run_env.results)
     lines = period_lines(run_env.settings)
-    assert len(lines) == 8  # two years of three census terms, plus two KS2 years
+    assert (
+        len(lines) == len(run_env.results) >= 8
+    )  # two years of three census terms and KS2, at least
     for line in lines:
         assert line.status == "loaded", line
         assert line.rows_staged > 0 and line.rows_loaded == line.rows_staged
         assert line.rows_read == line.rows_staged + line.rows_quarantined
-        assert line.link_rate > 0.97, line
+        if line.feed in ("school_census", "ks2"):  # every pupil carries a UPN, nearly all valid
+            assert line.link_rate > 0.97, line
 
 
 def test_every_file_balances(run_env: PipelineRun) -> None:
@@ -100,7 +104,8 @@ def test_no_identifier_appears_in_any_research_table(run_env: PipelineRun) -> No
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = 'research'"
         ).fetchall()
-        assert {t for t, _, _ in columns} == {"census_pupil", "ks2_result"}
+        research = {t.name for t in load_catalogue().tables.values() if t.schema == "research"}
+        assert {"census_pupil", "ks2_result"} <= {t for t, _, _ in columns} <= research
         schemas = {
             r[0]
             for r in con.sql(
