@@ -1,0 +1,235 @@
+"""Subject access: a child's report lists what is held per feed and year, who received it,
+why and until when, and the request is logged without saying who asked about whom."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from governance import objections
+from governance.extract import ExtractRequest, extract
+from governance.pseudonymise import pseudonym
+from governance.sar import subject_access
+from governance.subjects import Lookup, SubjectError
+from ingest.feeds import FEEDS
+from tests.access.conftest import KEY, PgRun, connect
+from warehouse_schema.catalogue import load_catalogue
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+CAT = load_catalogue()
+
+
+def _child(run: PgRun) -> dict:
+    """The linked child with records in the most feeds (then the lowest person id)."""
+    with connect(run.db.url).connect() as conn:
+        person = conn.execute(
+            sa.text(
+                "SELECT person_id FROM identity.record_identity WHERE person_id IS NOT NULL "
+                "GROUP BY person_id ORDER BY count(DISTINCT feed) DESC, count(*) DESC, person_id LIMIT 1"
+            )
+        ).scalar_one()
+        upn, forename, surname, dob = conn.execute(
+            sa.text(
+                "SELECT upn, forename, surname, dob FROM identity.record_identity "
+                "WHERE person_id = :p AND upn_status = 'valid' LIMIT 1"
+            ),
+            {"p": person},
+        ).one()
+        held = conn.execute(
+            sa.text(
+                "SELECT feed, academic_year, count(*) FROM identity.record_identity "
+                "WHERE person_id = :p GROUP BY 1, 2"
+            ),
+            {"p": person},
+        ).fetchall()
+    return {
+        "person_id": person,
+        "upn": upn,
+        "forename": forename,
+        "surname": surname,
+        "dob": dob,
+        "held": {(f, y): n for f, y, n in held},
+    }
+
+
+@pytest.fixture(scope="module")
+def child(pg_run: PgRun, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The child, an objection by their family, and two releases that covered them."""
+    found = _child(pg_run)
+    assert {f for f, _ in found["held"]} >= {"school_census", "ks2"}
+    with connect(pg_run.db.url).begin() as conn:
+        objections.record(conn, found["person_id"], "funding", "objected", "letter")
+    out = tmp_path_factory.mktemp("sar_releases")
+    soon = dt.date.today() + dt.timedelta(days=200)
+    rows = extract(
+        ExtractRequest(
+            recipient="University of Learning",
+            purpose="research",
+            tier=4,
+            destroy_by=soon,
+            standard="ks2_attainment_tier4",
+        ),
+        pg_run.settings,
+        out_dir=out,
+    )
+    counts = extract(
+        ExtractRequest(
+            recipient="County Statistics Unit",
+            purpose="official_statistics",
+            tier=4,
+            destroy_by=soon,
+            aggregate_by=("census_pupil.la_code", "census_pupil.sex"),
+        ),
+        pg_run.settings,
+        out_dir=out,
+    )
+    return {**found, "releases": [rows, counts], "destroy_by": soon}
+
+
+def _log(run: PgRun, sar_id: str) -> dict:
+    with connect(run.db.url).connect() as conn:
+        row = (
+            conn.execute(sa.text("SELECT * FROM audit.sar_log WHERE sar_id = :s"), {"s": sar_id})
+            .mappings()
+            .one()
+        )
+    return dict(row)
+
+
+def _words(date: dt.date) -> str:
+    return date.strftime("%-d %B %Y")
+
+
+def test_the_report_shows_what_is_held_who_received_it_and_until_when(
+    child: dict, pg_env: PgRun
+) -> None:
+    result = subject_access(Lookup.of(upn=child["upn"]))
+    report, page = result.report, result.path.read_text(encoding="utf-8")
+    # what is held, per feed and year, exactly as the identity store links the child
+    held = {(f.feed, y.year): len(y.columns) for f in report.held for y in f.years}
+    assert held == child["held"]
+    assert report.records_found == sum(child["held"].values())
+    for feed in {f for f, _ in child["held"]}:
+        assert FEEDS[feed].label in page
+    # every item in the catalogue's words, and the child's own values
+    ks2 = CAT.table("research.ks2_result")
+    for col in ks2.columns:
+        if col.minimisation != "pseudonymise":
+            assert col.description.replace("'", "&#x27;") in page, col.name
+    with connect(pg_env.db.url).connect() as conn:
+        score = conn.execute(
+            sa.text("SELECT read_score FROM research.ks2_result WHERE pupil_pseudonym = :p"),
+            {"p": pseudonym(bytes.fromhex(KEY), child["person_id"])},
+        ).scalar_one()
+    ks2_year = next(y for f in report.held if f.feed == "ks2" for y in f.years)
+    assert ("Reading scaled score (80-120)", [str(score)]) in ks2_year.items
+    # who received it, why, and when it must be destroyed
+    assert [r["release_id"] for r in report.received] == [r.release_id for r in child["releases"]]
+    for recipient in ("University of Learning", "County Statistics Unit"):
+        assert recipient in page
+    purposes = CAT.vocabulary["purposes"]
+    assert (
+        purposes["research"]["label"] in page and purposes["official_statistics"]["label"] in page
+    )
+    assert f"<td>{_words(child['destroy_by'])}</td>" in page
+    assert "counted in statistics" in page and "under a code only they hold" in page
+    # the family's objection, and what identifies the child (kept apart)
+    assert purposes["funding"]["label"].lower() in page
+    assert child["upn"] in page and child["surname"] in page
+    # never a pseudonym
+    assert pseudonym(bytes.fromhex(KEY), child["person_id"]) not in page
+    assert "@media print" in page
+
+
+def test_the_request_is_logged_without_identifiers(child: dict, pg_env: PgRun) -> None:
+    result = subject_access(Lookup.of(upn=child["upn"]))
+    log = _log(pg_env, result.report.sar_id)
+    assert log["outcome"] == "found" and log["lookup"] == "upn"
+    assert log["records_found"] == result.report.records_found
+    assert log["releases_found"] == 2
+    assert log["tables_searched"] == len([t for t in CAT.tables.values() if t.schema == "research"])
+    assert log["report_checksum"] == hashlib.sha256(result.path.read_bytes()).hexdigest()
+    text = " ".join(str(v) for v in log.values())
+    for identifier in (child["upn"], child["forename"], child["surname"], child["dob"].isoformat()):
+        assert identifier not in text
+
+
+def test_name_and_date_of_birth_find_the_same_child(child: dict, pg_env: PgRun) -> None:
+    by_name = subject_access(
+        Lookup.of(
+            surname=child["surname"].upper(),
+            forename=child["forename"],
+            dob=child["dob"].isoformat(),
+        )
+    )
+    assert by_name.report.outcome == "found"
+    assert by_name.report.records_found == sum(child["held"].values())
+    assert _log(pg_env, by_name.report.sar_id)["lookup"] == "name_dob"
+
+
+def test_a_child_not_held_gets_a_letter_saying_so(pg_env: PgRun) -> None:
+    result = subject_access(Lookup.of(upn="B801200005001"))  # valid, and never issued here
+    assert result.report.outcome == "not_found"
+    assert "We hold no information about a child with those details" in result.path.read_text()
+    assert _log(pg_env, result.report.sar_id)["outcome"] == "not_found"
+
+
+def test_two_children_with_the_same_name_and_birthday_need_the_upn(
+    child: dict, pg_env: PgRun
+) -> None:
+    engine = connect(pg_env.db.url)
+    twin = {"surname": child["surname"], "forename": child["forename"], "dob": child["dob"]}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO identity.record_identity (feed, academic_year, record_key, person_id, "
+                "surname, forename, dob) VALUES ('ks2', '2099/00', 'twin', -1, :surname, :forename, :dob)"
+            ),
+            twin,
+        )
+    try:
+        with pytest.raises(
+            SubjectError, match="2 children match those details: give the child's UPN"
+        ) as err:
+            subject_access(
+                Lookup.of(
+                    dob=child["dob"].isoformat(), surname=twin["surname"], forename=twin["forename"]
+                )
+            )
+        assert child["surname"] not in str(err.value)
+        with engine.connect() as conn:
+            outcome = conn.execute(
+                sa.text("SELECT outcome FROM audit.sar_log ORDER BY requested_at DESC LIMIT 1")
+            ).scalar_one()
+        assert outcome == "ambiguous"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM identity.record_identity WHERE record_key = 'twin'"))
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"upn": "B801200005002"}, "not a usable UPN \\(bad_check\\)"),
+        (
+            {"surname": "Smith"},
+            "give the child's UPN, or their surname, forename and date of birth",
+        ),
+        ({"surname": "Smith", "forename": "Jo", "dob": "12/03/2014"}, "YYYY-MM-DD"),
+    ],
+)
+def test_a_request_that_names_no_child_says_what_is_missing(given: dict, message: str) -> None:
+    with pytest.raises(SubjectError, match=message) as err:
+        Lookup.of(**given)
+    assert "B801200005002" not in str(err.value) and "Smith" not in str(err.value)
+
+
+def test_reports_are_kept_in_a_restricted_folder(child: dict, pg_env: PgRun) -> None:
+    result = subject_access(Lookup.of(upn=child["upn"]))
+    assert result.path.parent == Path(pg_env.settings.home) / "sar"
+    assert result.path.stat().st_mode & 0o077 == 0
