@@ -1,8 +1,14 @@
-"""One DAG per feed: stage, validate, link and load one partition.
+"""One DAG per feed: stage, validate, link and load one partition; and the re-linking
+that runs when a load replaced an earlier one.
 
-A partition is a feed's academic year (and census term, for the termly census).
-Trigger with params, e.g. {"academic_year": "2024/25", "term": "autumn"}. Every
-task calls the same plain function the `npd` CLI calls; nothing here but wiring.
+A partition is a feed's academic year (and census term, for the termly census). Each
+feed's DAG runs on its calendar's reference days (the school census on census days;
+see `npd schedule`); a run's partition is read from its logical date, so
+`airflow backfill create` needs no conf. A manual run may name the partition in its
+params ({"academic_year": "2024/25", "term": "autumn"}); `force` reloads unchanged
+inputs. A run whose inputs the warehouse already holds is skipped. The load task
+updates the feed's asset; `npd_linkage` (and the dashboard) run on those assets.
+Every task calls the same plain function the `npd` CLI calls; nothing here but wiring.
 """
 
 from __future__ import annotations
@@ -10,42 +16,75 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.sdk import Param, dag, task
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from ingest.feeds import FEEDS, Feed
+from npd.airflow_tasks import (
+    WAREHOUSE_POOL,
+    any_partition_loaded,
+    feed_asset,
+    on_failure,
+)
+from npd.calendars import calendar_of
 from npd.periods import TERMS
+from npd.timetables import ReferenceDayTimetable
 
 DEFAULT_ARGS = {
     "owner": "npd-data-engineering",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=1),
-    "retry_exponential_backoff": True,
+    "retries": 3,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    # Only transient trouble is retried; bad input fails at once (AirflowFailException).
+    "retry_policy": ExceptionRetryPolicy(
+        rules=[
+            RetryRule(
+                exception="npd.airflow_tasks.TransientStepError",
+                action=RetryAction.RETRY,
+                reason="transient: warehouse busy, connection lost or memory pressure",
+            )
+        ],
+        default=RetryAction.FAIL,
+    ),
+    "on_failure_callback": on_failure,
 }
+START = dt.datetime(2015, 9, 1, tzinfo=dt.UTC)  # earliest academic year a backfill may load
 
 
 def _params(feed: Feed) -> dict[str, Param]:
     params = {
         "academic_year": Param(
-            "2024/25",
-            type="string",
+            None,
+            type=["null", "string"],
             pattern=r"^\d{4}/\d{2}$",
-            description="Academic year, e.g. 2024/25",
-        )
+            description="Academic year, e.g. 2024/25; empty: from the run's logical date",
+        ),
+        "force": Param(False, type="boolean", description="Reload even if inputs are unchanged"),
     }
     if feed.termly:
         params["term"] = Param(
-            "autumn", type="string", enum=[t.value for t in TERMS], description="Census term"
+            None,
+            type=["null", "string"],
+            enum=[None, *(t.value for t in TERMS)],
+            description="Census term; empty: from the run's logical date",
         )
     return params
+
+
+def _schedule(feed: Feed) -> ReferenceDayTimetable | None:
+    calendar = calendar_of(feed.name)
+    return ReferenceDayTimetable(calendar) if calendar else None
 
 
 def _build(feed: Feed):
     @dag(
         dag_id=f"npd_{feed.name}",
         description=f"{feed.label}: stage, validate, link and load one partition",
-        schedule=None,
-        start_date=dt.datetime(2020, 9, 1, tzinfo=dt.UTC),
+        schedule=_schedule(feed),
+        start_date=START,
         catchup=False,
         max_active_runs=1,
+        max_active_tasks=2,
         params=_params(feed),
         default_args=DEFAULT_ARGS,
         tags=["npd", feed.name],
@@ -56,25 +95,25 @@ def _build(feed: Feed):
         def stage(**context) -> dict:
             from npd.airflow_tasks import run_step
 
-            return run_step("stage", feed.name, context["params"])
+            return run_step("stage", feed.name, context)
 
         @task
         def validate(**context) -> dict:
             from npd.airflow_tasks import run_step
 
-            return run_step("validate", feed.name, context["params"])
+            return run_step("validate", feed.name, context)
 
-        @task
+        @task(pool=WAREHOUSE_POOL)
         def link(**context) -> dict:
             from npd.airflow_tasks import run_step
 
-            return run_step("link", feed.name, context["params"])
+            return run_step("link", feed.name, context)
 
-        @task
+        @task(pool=WAREHOUSE_POOL, outlets=[feed_asset(feed.name)])
         def load(**context) -> dict:
             from npd.airflow_tasks import run_step
 
-            return run_step("load", feed.name, context["params"])
+            return run_step("load", feed.name, context)
 
         stage() >> validate() >> link() >> load()
 
@@ -83,3 +122,29 @@ def _build(feed: Feed):
 
 for _feed in FEEDS.values():
     globals()[f"npd_{_feed.name}"] = _build(_feed)
+
+
+@dag(
+    dag_id="npd_linkage",
+    description="Re-link the partitions that depended on a partition a load replaced",
+    schedule=any_partition_loaded(),
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["npd", "linkage"],
+    doc_md="Runs when any feed's partition loads. If the load replaced an earlier one (a "
+    "corrected file), the partitions whose records linked to persons the earlier load "
+    "created are re-linked and reloaded; person ids stay stable.",
+)
+def npd_linkage():
+    @task(pool=WAREHOUSE_POOL)
+    def relink_dependents(**context) -> dict:
+        from npd.airflow_tasks import relink_after_loads
+
+        return relink_after_loads(context)
+
+    relink_dependents()
+
+
+npd_linkage()

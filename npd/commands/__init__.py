@@ -10,7 +10,9 @@ from importlib import import_module
 
 import typer
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "npd.commands.ops",  # backfill, rerun, manifest, schedule
+)
 
 
 def register_all(app: typer.Typer) -> None:
