@@ -181,7 +181,7 @@ def check(request: ExtractRequest, today: dt.date | None = None) -> dict[str, li
         if isinstance(request.tier, int) and col.tier < request.tier:
             reasons.append(
                 f"{key}: tier {col.tier}, above the tier {request.tier} approval "
-                f"(a tier {request.tier} approval reaches tiers {request.tier}..4)"
+                f"(a tier {request.tier} approval reaches {_reach(request.tier)})"
             )
         chosen.setdefault(table.key, []).append(col)
     if request.aggregate_by and not reasons:
@@ -189,6 +189,10 @@ def check(request: ExtractRequest, today: dt.date | None = None) -> dict[str, li
     if reasons:
         raise ExtractRefused(reasons)
     return chosen
+
+
+def _reach(tier: int) -> str:
+    return f"tiers {tier}..4" if tier < 4 else "tier 4 only"
 
 
 def _check_aggregate(request: ExtractRequest, chosen: dict[str, list[Column]]) -> list[str]:

@@ -54,7 +54,8 @@ def test_migrations_bring_an_empty_database_to_exactly_the_catalogue(
         differences = migrations.drift(conn, store)
         assert differences == [], (
             f"the catalogue and the migrations disagree ({migrations.describe(differences)}): "
-            "run `npd db revision -m '...'` against a migrated PostgreSQL and commit the revision"
+            "run `npd db revision -m '...' --server postgresql+psycopg://postgres@127.0.0.1:5432/postgres` "
+            "and commit the new revision under warehouse_schema/migrations/versions/"
         )
         in_db = {(t, c, nullable) for t, c, _, nullable in _tables(conn, store)}
     in_catalogue = {
