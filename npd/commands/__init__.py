@@ -11,6 +11,7 @@ from importlib import import_module
 import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "npd.commands.ops",  # backfill, rerun, manifest, schedule
     "npd.commands.access",  # db, extract, releases, sar, objection
 )
 
