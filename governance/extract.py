@@ -39,11 +39,12 @@ from governance import objections, releases
 from governance.disclosure import DisclosurePolicy, protect
 from governance.keys import load_key
 from governance.pseudonymise import derived_key, register_key, sql_pseudonym
+from governance.tables import present
 from npd import audit
 from npd.config import Settings
 from npd.duck import local_duckdb, quote_ident, scalar, sql_str
 from warehouse.bulk import query_arrow
-from warehouse.engine import open_engine, table_exists
+from warehouse.engine import open_engine
 from warehouse_schema.catalogue import Column, Table, load_catalogue
 
 RELEASABLE_SCHEMA = "research"
@@ -222,31 +223,34 @@ def _read(settings: Settings, chosen: dict[str, list[Column]], years: tuple[str,
     """The chosen columns (and each table's pseudonym) from the warehouse, as Arrow."""
     catalogue = load_catalogue()
     out: dict[str, pa.Table] = {}
-    with open_engine(settings.warehouse_url) as engine, engine.connect() as conn:
-        for key, cols in chosen.items():
-            table = catalogue.table(key)
-            if not table_exists(conn, key):
-                raise ExtractRefused([f"{key} holds no data yet"])
-            wanted = list(dict.fromkeys([*cols, *filter(None, [pseudonym_column(table)])]))
-            select = ", ".join(quote_ident(c.name) for c in wanted)
-            where = ""
-            if years and "academic_year" in table.column_names:
-                where = f" WHERE academic_year IN ({', '.join(sql_str(y) for y in years)})"
-            schema = pa.schema([pa.field(c.name, c.arrow_type) for c in wanted])
-            out[key] = query_arrow(
-                conn,
-                f"SELECT {select} FROM {quote_ident(table.schema)}.{quote_ident(table.name)}"
-                + where,
-                schema=schema,
-            )
+    with open_engine(settings.warehouse_url) as engine:
+        missing = [key for key in chosen if key not in present(engine, chosen)]
+        if missing:
+            raise ExtractRefused([f"{key} holds no data yet" for key in missing])
+        with engine.connect() as conn:
+            for key, cols in chosen.items():
+                table = catalogue.table(key)
+                wanted = list(dict.fromkeys([*cols, *filter(None, [pseudonym_column(table)])]))
+                select = ", ".join(quote_ident(c.name) for c in wanted)
+                where = ""
+                if years and "academic_year" in table.column_names:
+                    where = f" WHERE academic_year IN ({', '.join(sql_str(y) for y in years)})"
+                schema = pa.schema([pa.field(c.name, c.arrow_type) for c in wanted])
+                out[key] = query_arrow(
+                    conn,
+                    f"SELECT {select} FROM {quote_ident(table.schema)}.{quote_ident(table.name)}"
+                    + where,
+                    schema=schema,
+                )
     return out
 
 
 def _objectors(settings: Settings, purpose: str) -> pa.Table:
-    with open_engine(settings.identity_url) as engine, engine.connect() as conn:
-        if not table_exists(conn, objections.TABLE):
+    with open_engine(settings.identity_url) as engine:
+        if objections.TABLE not in present(engine, [objections.TABLE]):
             return pa.table({"person_id": pa.array([], pa.int64())})
-        return objections.objectors(conn, purpose)
+        with engine.connect() as conn:
+            return objections.objectors(conn, purpose)
 
 
 def _sha256(path: Path) -> str:

@@ -26,10 +26,11 @@ from governance.extract import pseudonym_column
 from governance.keys import load_key
 from governance.pseudonymise import pseudonym
 from governance.subjects import Lookup, SubjectError, find_persons
+from governance.tables import present
 from npd import audit
 from npd.config import Settings
 from npd.duck import quote_ident
-from warehouse.engine import open_engine, table_exists
+from warehouse.engine import open_engine
 from warehouse.load import append
 from warehouse_schema.catalogue import Column, Table, load_catalogue
 
@@ -139,12 +140,16 @@ def _purpose_labels(cols: list[Column]) -> list[str]:
     return [vocab[p]["label"] for p in seen if p in vocab]
 
 
-def _held(conn: sa.Connection, pseudo: str) -> tuple[int, list[HeldFeed]]:
+def _research_tables() -> list[Table]:
+    return [t for t in load_catalogue().tables.values() if t.schema == "research"]
+
+
+def _held(conn: sa.Connection, pseudo: str, have: set[str]) -> tuple[int, list[HeldFeed]]:
     """Every research record about the child, table by table, in the catalogue's words."""
     searched, held = 0, []
-    for table in load_catalogue().tables.values():
+    for table in _research_tables():
         pcol = pseudonym_column(table)
-        if table.schema != "research" or pcol is None or not table_exists(conn, table.key):
+        if pcol is None or table.key not in have:
             continue
         searched += 1
         shown = [c for c in table.columns if c is not pcol]
@@ -191,9 +196,9 @@ def _held(conn: sa.Connection, pseudo: str) -> tuple[int, list[HeldFeed]]:
     return searched, held
 
 
-def _received(conn: sa.Connection, pseudo: str) -> list[dict[str, Any]]:
+def _received(conn: sa.Connection, pseudo: str, have: set[str]) -> list[dict[str, Any]]:
     """Releases that covered the child, with their destruction dates and confirmations."""
-    if not table_exists(conn, releases.MEMBERS):
+    if releases.MEMBERS not in have:
         return []
     rows = conn.execute(
         sa.text(
@@ -228,31 +233,28 @@ def subject_access(lookup: Lookup, settings: Settings | None = None) -> SarResul
     report = SarReport(
         sar_id=sar_id, created_at=audit.now(), outcome="not_found", tables_searched=0
     )
-    with open_engine(settings.identity_url) as engine, engine.connect() as conn:
-        found = (
-            find_persons(conn, lookup) if table_exists(conn, "identity.person_identifier") else []
-        )
-        if len(found) > 1:
-            _log(settings, report, lookup, "ambiguous", None)
-            raise SubjectError(
-                f"{len(found)} children match those details: give the child's UPN to say which"
-            )
-        if found:
-            report.outcome = "found"
-            report.identity = _identity(conn, found[0])
-            if table_exists(conn, objections.TABLE):
-                report.objections = objections.for_person(conn, found[0])
-    with open_engine(settings.warehouse_url) as engine, engine.connect() as conn:
+    with open_engine(settings.identity_url) as engine:
+        have = present(engine, ["identity.person_identifier", objections.TABLE])
+        with engine.connect() as conn:
+            found = find_persons(conn, lookup) if "identity.person_identifier" in have else []
+            if len(found) > 1:
+                _log(settings, report, lookup, "ambiguous", None)
+                raise SubjectError(
+                    f"{len(found)} children match those details: give the child's UPN to say which"
+                )
+            if found:
+                report.outcome = "found"
+                report.identity = _identity(conn, found[0])
+                if objections.TABLE in have:
+                    report.objections = objections.for_person(conn, found[0])
+    with open_engine(settings.warehouse_url) as engine:
+        have = present(engine, [*(t.key for t in _research_tables()), releases.MEMBERS])
+        report.tables_searched = sum(1 for t in _research_tables() if t.key in have)
         if found:
             pseudo = pseudonym(load_key(settings), found[0])
-            report.tables_searched, report.held = _held(conn, pseudo)
-            report.received = _received(conn, pseudo)
-        else:
-            report.tables_searched = sum(
-                1
-                for t in load_catalogue().tables.values()
-                if t.schema == "research" and table_exists(conn, t.key)
-            )
+            with engine.connect() as conn:
+                report.tables_searched, report.held = _held(conn, pseudo, have)
+                report.received = _received(conn, pseudo, have)
     page = render(report)
     folder = settings.home / "sar"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -234,17 +234,19 @@ def releases_list(ctx: typer.Context) -> None:
     from rich.table import Table
 
     from governance import releases
+    from governance.tables import present
     from npd.config import Settings
-    from warehouse.engine import open_engine, table_exists
+    from warehouse.engine import open_engine
 
     settings = Settings.from_env()
-    with open_engine(settings.warehouse_url) as engine, engine.connect() as conn:
-        if not table_exists(conn, releases.REGISTER):
+    with open_engine(settings.warehouse_url) as engine:
+        if releases.REGISTER not in present(engine, [releases.REGISTER]):
             typer.echo("No releases have been made.")
             return
-        entries = releases.entries(conn)
-        destroyed = releases.destructions(conn)
-        digests = releases.member_digests(conn, settings.tmp_dir)
+        with engine.connect() as conn:
+            entries = releases.entries(conn)
+            destroyed = releases.destructions(conn)
+            digests = releases.member_digests(conn, settings.tmp_dir)
     console = Console()
     if not console.is_terminal:
         console.width = max(console.width, 140)
@@ -434,12 +436,16 @@ def objection_withdraw(
 def objection_counts() -> None:
     """How many children have an objection in force, per class of use (no one is named)."""
     from governance import objections
+    from governance.tables import present
     from npd.config import Settings
-    from warehouse.engine import open_engine, table_exists
+    from warehouse.engine import open_engine
 
     settings = Settings.from_env()
-    with open_engine(settings.identity_url) as engine, engine.connect() as conn:
-        counts = objections.counts(conn) if table_exists(conn, objections.TABLE) else {}
+    with open_engine(settings.identity_url) as engine:
+        counts = {}
+        if objections.TABLE in present(engine, [objections.TABLE]):
+            with engine.connect() as conn:
+                counts = objections.counts(conn)
     for purpose in objections.objectable():
         typer.echo(f"{purpose:26} {counts.get(purpose, 0):,}")
 
