@@ -46,30 +46,29 @@ def _reason(fld: FieldSpec, condition: str, problem: str, raw: str) -> str:
     return f"CASE WHEN {condition} THEN {text} END"
 
 
-def _typed(fld: FieldSpec, raw: str) -> tuple[str, str | None]:
-    """Typed expression and the condition under which typing failed (None: cannot fail)."""
+def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
+    """Typed expression over the cleaned raw value, and the condition (over the cleaned raw
+    value and the typed column) under which typing failed; None when it cannot fail."""
     if fld.type == "date":
         formats = fld.formats or ("%Y-%m-%d",)
         tries = ", ".join(f"try_strptime({raw}, {sql_literal(f)})" for f in formats)
         expr = f"CAST(coalesce({tries}) AS DATE)" if len(formats) > 1 else f"CAST({tries} AS DATE)"
-        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+        return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "int":
         as_double = f"TRY_CAST({raw} AS DOUBLE)"
         expr = (
             f"(CASE WHEN {as_double} = trunc({as_double}) AND abs({as_double}) < 9e15 "
             f"THEN CAST({as_double} AS BIGINT) END)"
         )
-        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+        return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "float":
         expr = f"TRY_CAST({raw} AS DOUBLE)"
-        return expr, f"{raw} IS NOT NULL AND ({expr} IS NULL OR isnan({expr}))"
+        return expr, f"{raw} IS NOT NULL AND ({typed} IS NULL OR isnan({typed}))"
     if fld.type == "bool":
         t = ", ".join(sql_literal(v) for v in _TRUE)
         f = ", ".join(sql_literal(v) for v in _FALSE)
-        expr = (
-            f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
-        )
-        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+        expr = f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "postcode":
         squashed = f"regexp_replace(upper({raw}), '\\s+', '', 'g')"
         expr = (
@@ -80,7 +79,7 @@ def _typed(fld: FieldSpec, raw: str) -> tuple[str, str | None]:
         return expr, None
     if fld.type == "code" and fld.harmonise:
         expr = sql_case(mapping(fld.harmonise), raw)
-        return expr, f"{raw} IS NOT NULL AND {expr} IS NULL"
+        return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "code" and fld.codelist and fld.invalid == "quarantine":
         return raw, f"{raw} IS NOT NULL AND NOT {codelist(fld.codelist).sql_valid(raw)}"
     return raw, None
@@ -100,33 +99,50 @@ def _problem(fld: FieldSpec) -> str:
     return "not a known code"
 
 
-def typed_select(table: TableSpec, header: list[str]) -> tuple[list[TypedColumn], list[str]]:
-    """Typed columns and reason expressions for a table whose file has the given header.
+@dataclass(frozen=True)
+class TypedSelect:
+    """Typing in three layers so each value is cleaned once and typed once:
+    `cleaned` (trimmed raw text per present field, named __raw_<i>), `columns` (typed
+    expressions over the cleaned text) and `reasons` (over cleaned text and typed columns)."""
+
+    cleaned: list[str]
+    columns: list[TypedColumn]
+    reasons: list[str]
+    raw_names: list[str]
+
+
+def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
+    """Typing for a table whose file has the given header.
 
     Absent optional columns become typed NULLs; absent required columns are a file-level
     problem the caller reports, and their values count as missing here.
     """
     present = {h.strip().lower(): h for h in header}
+    cleaned: list[str] = []
+    raw_names: list[str] = []
     columns: list[TypedColumn] = []
     reasons: list[str] = []
-    for fld in table.fields:
+    for i, fld in enumerate(table.fields):
         sql_type = SQL_TYPES[fld.type]
         actual = present.get(fld.source.lower())
         if actual is None:
             columns.append(TypedColumn(fld.name, f"CAST(NULL AS {sql_type})"))
             _identifier_extras(fld, "CAST(NULL AS VARCHAR)", columns)
             continue
-        raw = f"NULLIF(trim({quote_ident(actual)}), '')"
+        text = f"NULLIF(trim({quote_ident(actual)}), '')"
         if fld.upper or fld.type in ("upn", "uln"):
-            raw = f"upper({raw})"
-        expr, failed = _typed(fld, raw)
+            text = f"upper({text})"
+        raw = f"__raw_{i}"
+        cleaned.append(f"{text} AS {raw}")
+        raw_names.append(raw)
+        expr, failed = _typed(fld, raw, quote_ident(fld.name))
         columns.append(TypedColumn(fld.name, expr))
         _identifier_extras(fld, raw, columns)
         if failed:
             reasons.append(_reason(fld, failed, _problem(fld), raw))
         if fld.required:
             reasons.append(_reason(fld, f"{raw} IS NULL", "required value missing", raw))
-    return columns, reasons
+    return TypedSelect(cleaned=cleaned, columns=columns, reasons=reasons, raw_names=raw_names)
 
 
 def _identifier_extras(fld: FieldSpec, raw: str, columns: list[TypedColumn]) -> None:
@@ -139,4 +155,4 @@ def _identifier_extras(fld: FieldSpec, raw: str, columns: list[TypedColumn]) -> 
 
 def empty_typed_columns(table: TableSpec) -> list[TypedColumn]:
     """The typed schema of a table with no rows (for returns that lack an optional table)."""
-    return typed_select(table, [])[0]
+    return typed_select(table, []).columns

@@ -225,43 +225,51 @@ def load_csv_files(
     rejects: dict[str, list[Reject]] = {}
     for path, group in _by_file(found):
         rejects[by_path.get(path, path)] = _rejects_of(group, header, encoding)
-    lines = _line_map(rejects)
-    con.register(f"{name}_lines", lines)
+    # Number each file's rows without rewriting the data: a view over the read joins tiny
+    # tables (file names, first ordinal per file, line maps for files with rejected lines).
+    con.register(f"{name}_lines_view", _line_map(rejects))
     con.register(
-        f"{name}_skips",
-        pa.table(
-            {
-                "_source_file": pa.array(list(rejects), pa.string()),
-                "_skipped": pa.array(
-                    [len({r.line for r in v}) for v in rejects.values()], pa.int64()
-                ),
-            }
-        ),
+        f"{name}_skips_view",
+        pa.table({
+            "_source_file": pa.array(list(rejects), pa.string()),
+            "_skipped": pa.array([len({r.line for r in v}) for v in rejects.values()], pa.int64()),
+        }),
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH numbered AS (
-            SELECT r.*, r._ord - min(r._ord) OVER (PARTITION BY r._path) + 1 AS _file_ord
-            FROM {name}_read r
-        )
-        SELECT n._ord, f._source_file, f._return,
-               coalesce(l._line, n._file_ord + 1 + coalesce(k._skipped, 0)) AS _source_row,
-               n.* EXCLUDE (_ord, _path, _file_ord)
-        FROM numbered n
-        JOIN {name}_files f USING (_path)
-        LEFT JOIN {name}_lines l ON l._source_file = f._source_file AND l._file_ord = n._file_ord
-        LEFT JOIN {name}_skips k ON k._source_file = f._source_file
-        ORDER BY n._ord
+        CREATE OR REPLACE TEMP TABLE {name}_map AS
+        SELECT f._path, f._source_file, f._return, s._start, coalesce(k._skipped, 0) AS _skipped
+        FROM {name}_files f
+        JOIN (SELECT _path, min(_ord) AS _start FROM {name}_read GROUP BY 1) s USING (_path)
+        LEFT JOIN {name}_skips_view k USING (_source_file);
+        CREATE OR REPLACE TEMP TABLE {name}_lines AS SELECT * FROM {name}_lines_view;
+        CREATE OR REPLACE TEMP VIEW {name} AS
+        SELECT r._ord, m._source_file, m._return,
+               coalesce(l._line, r._ord - m._start + 2 + m._skipped) AS _source_row,
+               r.* EXCLUDE (_ord, _path)
+        FROM {name}_read r
+        JOIN {name}_map m USING (_path)
+        LEFT JOIN {name}_lines l
+          ON l._source_file = m._source_file AND l._file_ord = r._ord - m._start + 1;
         """
     )
-    con.execute(f"DROP TABLE IF EXISTS {name}_read")
-    con.unregister(f"{name}_skips")
-    con.unregister(f"{name}_lines")
-    con.unregister(f"{name}_files")
+    for view in ("_lines_view", "_skips_view", "_files"):
+        con.unregister(f"{name}{view}")
     rows = dict.fromkeys((f.source for f in files), 0)
-    rows.update(con.execute(f"SELECT _source_file, count(*) FROM {name} GROUP BY 1").fetchall())
+    rows.update(
+        con.execute(
+            f"SELECT m._source_file, count(*) FROM {name}_read r JOIN {name}_map m USING (_path) "
+            "GROUP BY 1"
+        ).fetchall()
+    )
     return RawFiles(name=name, header=header, rows=rows, rejects=rejects)
+
+
+def drop_raw_files(con: duckdb.DuckDBPyConnection, raw: RawFiles) -> None:
+    con.execute(
+        f"DROP VIEW IF EXISTS {raw.name}; DROP TABLE IF EXISTS {raw.name}_read; "
+        f"DROP TABLE IF EXISTS {raw.name}_map; DROP TABLE IF EXISTS {raw.name}_lines"
+    )
 
 
 def _by_file(found: list[tuple]) -> list[tuple[str, list[tuple]]]:

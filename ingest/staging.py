@@ -15,7 +15,15 @@ import pyarrow as pa
 
 from ingest.accounting import FileAccount
 from ingest.convert import SQL_TYPES, empty_typed_columns, typed_select
-from ingest.csv_source import CsvFile, RawFiles, RawTable, load_csv_files, raw_json, read_header
+from ingest.csv_source import (
+    CsvFile,
+    RawFiles,
+    RawTable,
+    drop_raw_files,
+    load_csv_files,
+    raw_json,
+    read_header,
+)
 from ingest.errors import InputError
 from ingest.spec import TableSpec
 from npd.duck import quote_ident, sql_str
@@ -103,7 +111,7 @@ class StagingSession:
             by_source[group[0].source].messages.append(str(exc))
             return True
         self._split(raw, table, file_reason, by_source)
-        self.con.execute(f"DROP TABLE IF EXISTS {raw.name}")
+        drop_raw_files(self.con, raw)
         return True
 
     def _check_header(
@@ -179,18 +187,27 @@ class StagingSession:
     ) -> None:
         """Type every row, then append typed rows to staged_<table> and the rest, with their
         reasons and raw text, to quarantine; count both per source file."""
-        columns, reasons = typed_select(table, raw.header)
+        typing = typed_select(table, raw.header)
+        columns, reasons = typing.columns, typing.reasons
         if file_reason:
             reasons = [sql_str(file_reason)]
-        typed_cols = ", ".join(f"{c.expr} AS {quote_ident(c.name)}" for c in columns)
+        cleaned = "".join(f", {c}" for c in typing.cleaned)
+        typed_cols = "".join(f", {c.expr} AS {quote_ident(c.name)}" for c in columns)
+        kept_raw = "".join(f", {r}" for r in typing.raw_names)
+        dropped = f"EXCLUDE ({', '.join(typing.raw_names)})" if typing.raw_names else ""
         reason_expr = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
         typed = f"{raw.name}_typed"
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {typed} AS
-            SELECT _ord, {sql_str(self.load_id)} AS _load_id, _source_file, _source_row, _return,
-                   {typed_cols}, {reason_expr} AS _reason
-            FROM {raw.name}
+            WITH cleaned AS (
+                SELECT _ord, _source_file, _source_row, _return{cleaned} FROM {raw.name}
+            ),
+            typed AS (
+                SELECT _ord, _source_file, _source_row, _return{typed_cols}{kept_raw} FROM cleaned
+            )
+            SELECT * {dropped}, {sql_str(self.load_id)} AS _load_id, {reason_expr} AS _reason
+            FROM typed
             """
         )
         self._flag_duplicates(typed, table)
@@ -261,12 +278,15 @@ class StagingSession:
                     SELECT _ord, {sql_str(sources + ": duplicate within the return, ")}
                            || count(*) OVER w || ' records (rows '
                            || string_agg(_source_row::VARCHAR, ', ' ORDER BY _source_row) OVER w
-                           || ')' AS reason,
-                           count(*) OVER w AS n
-                    FROM {typed} WHERE {not_null}
+                           || ')' AS reason
+                    FROM {typed}
+                    WHERE {not_null}
+                      AND (_source_file, {cols}) IN (
+                          SELECT (_source_file, {cols}) FROM {typed} WHERE {not_null}
+                          GROUP BY _source_file, {cols} HAVING count(*) > 1)
                     WINDOW w AS (PARTITION BY _source_file, {cols})
                 ) d
-                WHERE t._ord = d._ord AND d.n > 1
+                WHERE t._ord = d._ord
                 """
             )
 
