@@ -10,7 +10,13 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
-ANNUAL_WRITERS: tuple[str, ...] = ("synth.ks2",)
+ANNUAL_WRITERS: tuple[str, ...] = (
+    "synth.ks2",
+    "synth.phonics",
+    "synth.ks1",
+    "synth.ks4",
+    "synth.ks5",
+)
 
 
 def annual_writers() -> list[ModuleType]:

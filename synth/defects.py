@@ -23,6 +23,8 @@ LABELS: tuple[str, ...] = (
     "dob_swap",
     "duplicate_upn",
 )
+# Key stage results files share one set of record-level rates (the same keying and export path).
+KEY_STAGES: tuple[str, ...] = ("phonics", "ks1", "ks2", "ks4", "ks5")
 LABEL_CODE = MappingProxyType({label: i for i, label in enumerate(LABELS)})
 
 
@@ -37,13 +39,13 @@ class Defect:
 
 DEFECTS: tuple[Defect, ...] = (
     Defect("missing_upn", 0.003, "census records", ("school_census",), "UPN left blank"),
-    Defect("missing_upn", 0.005, "KS2 records", ("ks2",), "UPN left blank"),
-    Defect("bad_check", 0.002, "records", ("school_census", "ks2"), "check letter replaced"),
+    Defect("missing_upn", 0.005, "key stage records", KEY_STAGES, "UPN left blank"),
+    Defect("bad_check", 0.002, "records", ("school_census", *KEY_STAGES), "check letter replaced"),
     Defect(
         "typo",
         0.01,
         "records",
-        ("school_census", "ks2"),
+        ("school_census", *KEY_STAGES),
         "one-character edit (substitution, deletion, transposition or doubled letter) "
         "in forename or surname",
     ),
@@ -59,14 +61,14 @@ DEFECTS: tuple[Defect, ...] = (
         "temporary_upn",
         0.30,
         "joiners from abroad",
-        ("school_census", "ks2"),
+        ("school_census", *KEY_STAGES),
         "first recorded with a temporary UPN, replaced by a permanent one next term",
     ),
     Defect(
         "former_upn",
         0.001,
         "pupils per year",
-        ("school_census", "ks2"),
+        ("school_census", *KEY_STAGES),
         "UPN re-issued after a move between LAs (old one kept as formerupn); also labels "
         "records whose permanent UPN replaced a temporary one",
     ),
@@ -74,7 +76,7 @@ DEFECTS: tuple[Defect, ...] = (
         "name_change",
         0.003,
         "pupils per year",
-        ("school_census", "ks2"),
+        ("school_census", *KEY_STAGES),
         "surname changes and persists; formersurname holds the old one",
     ),
 )

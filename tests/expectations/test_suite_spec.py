@@ -17,10 +17,11 @@ from expectations.suite_spec import (
     load_suite_json,
     suite_names,
 )
+from ingest.feeds import FEEDS
 from linkage.identifiers import UpnStatus
 from npd.codes import codelist, is_valid_la_code
 
-SUITES = ["ks2", "school_census"]
+SUITES = sorted(feed.suite for feed in FEEDS.values())
 
 
 def _walk(value: Any, key: str | None = None):

@@ -12,6 +12,7 @@ from synth_fixtures import PUPILS, SEED, YEARS, Generated
 from ingest.landing import annual_file_path, census_table_path
 from ingest.spec import load_spec
 from npd.periods import TERMS, year_range
+from synth.annual import annual_writers
 from synth.census import TABLES
 from synth.generate import generate
 from synth.names import SURNAMES
@@ -50,7 +51,11 @@ def test_every_return_has_every_table_at_the_layout_path(generated: Generated) -
         for term in TERMS
         for la in generated.summary.las
         for table in TABLES
-    } | {annual_file_path(generated.landing, "ks2", year) for year in YEARS}
+    } | {
+        annual_file_path(generated.landing, w.FEED, year)
+        for w in annual_writers()
+        for year in YEARS
+    }
     written = {p for p in generated.landing.rglob("*") if p.is_file()}
     assert written == expected
 

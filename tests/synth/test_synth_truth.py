@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 from synth_fixtures import YEARS, Generated, read_csv
 
 from ingest.landing import annual_file_path
+from synth.annual import annual_writers
 from synth.defects import LABELS
 
 
@@ -25,7 +26,8 @@ def test_truth_files_are_one_per_feed_and_period(generated: Generated) -> None:
     expected = {
         f"{y.slug}/school_census/{t}.parquet" for y in YEARS for t in ("autumn", "spring", "summer")
     }
-    expected |= {f"{y.slug}/ks2/annual.parquet" for y in YEARS} | {"plants.parquet"}
+    expected |= {f"{y.slug}/{w.FEED}/annual.parquet" for y in YEARS for w in annual_writers()}
+    expected |= {"plants.parquet"}
     assert names == expected
     schema = pq.read_schema(generated.truth / YEARS[0].slug / "ks2" / "annual.parquet")
     assert schema.names == ["source_file", "source_row", "person_id", "defect"]
@@ -42,7 +44,9 @@ def test_truth_covers_every_pupil_and_ks2_row_exactly_once(generated: Generated)
         *generated.landing.rglob("*_pupilonroll.csv"),
         *generated.landing.rglob("*_pupilnolongeronroll.csv"),
     ]
-    files += [annual_file_path(generated.landing, "ks2", y) for y in YEARS]
+    files += [
+        annual_file_path(generated.landing, w.FEED, y) for y in YEARS for w in annual_writers()
+    ]
     for path in files:
         rel = path.relative_to(generated.landing).as_posix()
         rows = len(read_csv(path))
