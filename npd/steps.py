@@ -244,7 +244,19 @@ def load(partition: Partition, settings: Settings | None = None) -> dict[str, An
         loaded = load_research(settings, partition, linked["load_id"])
         (folder / LOAD_REPORT).write_text(json.dumps(loaded, indent=2))
         run.message = ", ".join(f"{n} rows into {t}" for t, n in loaded["tables"].items())
+    _measure_quality(partition, settings)
     return {"partition": partition.key, **loaded}
+
+
+def _measure_quality(partition: Partition, settings: Settings) -> None:
+    """Data-quality figures for the dashboard (quality/), after the load is recorded: a
+    failure here is logged, never undoes the load, and the next dashboard build retries."""
+    try:
+        from quality.store import measure
+
+        measure(partition, settings, trigger="load")
+    except Exception as exc:
+        log.warning("%s: quality figures not measured: %s", partition.label, safe_message(exc))
 
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
