@@ -13,6 +13,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "npd.commands.ops",  # backfill, rerun, manifest, schedule
     "npd.commands.access",  # db, extract, releases, sar, objection
+    "npd.commands.dashboard",  # data-quality metrics and the dashboard
 )
 
 
