@@ -834,16 +834,20 @@ def stage_xml_file(
             rows=inserted[name] - len(followed),
             rejects=sorted([*rejects[name], *followed], key=lambda r: r.line),
         )
-        session._type_and_split(raw, spec.tables[name], source, return_name, None, accounts[name])
+        if raw.rows or raw.rejects:  # an empty table costs no SQL
+            session._type_and_split(
+                raw, spec.tables[name], source, return_name, None, accounts[name]
+            )
         con.execute(f"DROP TABLE IF EXISTS {raw_names[name]}")
-        quarantined[name] = [
-            r[0]
-            for r in con.execute(
-                "SELECT _source_row FROM quarantine WHERE _source_file = ? AND source_table = ? "
-                "ORDER BY 1",
-                [source, name],
-            ).fetchall()
-        ]
+        if any(other.parent == name for other in layout.tables.values()):
+            quarantined[name] = [
+                r[0]
+                for r in con.execute(
+                    "SELECT _source_row FROM quarantine WHERE _source_file = ? "
+                    "AND source_table = ? ORDER BY 1",
+                    [source, name],
+                ).fetchall()
+            ]
         undeclared = reader.undeclared(name)
         if undeclared:
             listed = ", ".join(f"{k} ({v})" for k, v in sorted(undeclared.items()))
