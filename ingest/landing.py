@@ -4,6 +4,8 @@ Both the generator and the parsers build paths here, so the layout has one defin
 
     landing/<year>/<feed>/<term>/LA<nnn>/<yyyy>_<term>_<table>.csv   termly census, one return per LA
     landing/<year>/<feed>/<feed>_<year>.csv                          annual key stage files
+    landing/<year>/<feed>/LA<nnn>/<table>.csv                        annual LA returns as CSV tables (SSDA903)
+    landing/<year>/<feed>/LA<nnn>/<feed>_<year>_LA<nnn>.xml          annual LA returns as XML (CIN census, SSDA903)
 """
 
 from __future__ import annotations
@@ -39,6 +41,23 @@ def census_table_path(
 
 def annual_file_path(landing: Path, feed: str, year: AcademicYear, suffix: str = "csv") -> Path:
     return period_dir(landing, feed, year) / f"{feed}_{year.slug}.{suffix}"
+
+
+def la_return_dir(landing: Path, feed: str, year: AcademicYear, la_code: int) -> Path:
+    """One LA's return for an annual feed (children's social care returns)."""
+    return period_dir(landing, feed, year) / f"LA{la_code:03d}"
+
+
+def la_return_table_path(
+    landing: Path, feed: str, year: AcademicYear, la_code: int, table: str
+) -> Path:
+    """A table of an LA return sent as CSV tables, named as the LAs export it: <table>.csv."""
+    return la_return_dir(landing, feed, year, la_code) / f"{table}.csv"
+
+
+def la_return_xml_path(landing: Path, feed: str, year: AcademicYear, la_code: int) -> Path:
+    """An LA return sent as one XML file."""
+    return la_return_dir(landing, feed, year, la_code) / f"{feed}_{year.slug}_LA{la_code:03d}.xml"
 
 
 def la_of_return(return_dir: Path) -> int | None:

@@ -16,6 +16,8 @@ ANNUAL_WRITERS: tuple[str, ...] = (
     "synth.ks1",
     "synth.ks4",
     "synth.ks5",
+    "synth.cin",
+    "synth.ssda903",
 )
 
 

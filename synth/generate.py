@@ -132,7 +132,13 @@ def write_files(
     ctx = WriteContext(pop, landing_dir)
     writers = annual_writers()
     per_period = len(pop.las) * len(census.TABLES) + 1
-    total = len(years) * (3 * per_period + 2 * len(writers))
+    las = [la.code for la in pop.las]
+    annual = sum(  # per-LA returns (CIN, SSDA903) say how many files they write
+        len(w.landing_files(landing_dir, y, las)) if hasattr(w, "landing_files") else 1
+        for w in writers
+        for y in years
+    )
+    total = len(years) * (3 * per_period + len(writers)) + annual
     done = 0
     labels: Counter[str] = Counter()
 

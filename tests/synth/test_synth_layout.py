@@ -52,9 +52,14 @@ def test_every_return_has_every_table_at_the_layout_path(generated: Generated) -
         for la in generated.summary.las
         for table in TABLES
     } | {
-        annual_file_path(generated.landing, w.FEED, year)
+        path
         for w in annual_writers()
         for year in YEARS
+        for path in (  # per-LA returns (CIN, SSDA903) say which files they write
+            w.landing_files(generated.landing, year, generated.summary.las)
+            if hasattr(w, "landing_files")
+            else [annual_file_path(generated.landing, w.FEED, year)]
+        )
     }
     written = {p for p in generated.landing.rglob("*") if p.is_file()}
     assert written == expected
