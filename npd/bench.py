@@ -1,0 +1,252 @@
+"""The national-scale pipeline benchmark: one synthetic academic year through every stage.
+
+It measures, per stage, the rows handled, the seconds, rows per second and the peak
+resident memory while the stage ran (sampled by a background thread), and writes the
+figures to a JSON file so runs at different sizes can be compared. It runs the same
+step functions as the CLI, the demo and the DAGs, in its own NPD_HOME.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from npd.periods import AcademicYear
+
+STAGES = ("generate", "stage", "validate", "link", "load")
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process now (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class PeakSampler:
+    """Samples resident memory every few milliseconds and keeps the peak of a window."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakSampler:
+        self.peak = rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+@dataclass
+class StageFigure:
+    stage: str
+    rows: int = 0
+    seconds: float = 0.0
+    peak_rss: int = 0
+    partitions: int = 0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class BenchResult:
+    pupils: int
+    academic_year: str
+    seed: int
+    started: str
+    stages: dict[str, StageFigure] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)  # partition -> loaded/blocked/failed
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pipeline_seconds(self) -> float:
+        return sum(f.seconds for name, f in self.stages.items() if name != "generate")
+
+    @property
+    def peak_rss(self) -> int:
+        return max((f.peak_rss for f in self.stages.values()), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "stages": {
+                k: {**asdict(v), "rows_per_second": v.rows_per_second}
+                for k, v in self.stages.items()
+            },
+            "pipeline_seconds": self.pipeline_seconds,
+            "peak_rss": self.peak_rss,
+        }
+
+
+@contextmanager
+def _measured(
+    result: BenchResult, stage: str, rows: Callable[[], int] | None = None
+) -> Iterator[StageFigure]:
+    figure = result.stages.setdefault(stage, StageFigure(stage))
+    started = time.perf_counter()
+    with PeakSampler() as sampler:
+        yield figure
+    figure.seconds += time.perf_counter() - started
+    figure.peak_rss = max(figure.peak_rss, sampler.peak)
+
+
+def _step_rows(step: str, summary: dict[str, Any]) -> int:
+    """Rows a step handled, from the summary the step itself returns."""
+    if step == "stage":
+        return int(summary.get("rows_read", 0))
+    if step == "validate":
+        return int(summary.get("rows", 0))
+    if step == "link":
+        return int(summary.get("records", 0))
+    return int(sum(summary.get("tables", {}).values()))
+
+
+def run_benchmark(
+    home: Path,
+    pupils: int,
+    year: AcademicYear,
+    seed: int = 2024,
+    progress: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Generate one academic year at the given size in `home`, then run every partition."""
+    import shutil
+
+    from npd.config import Settings
+    from npd.demo import demo_partitions
+    from npd.steps import STEPS
+    from synth.generate import generate
+
+    if home.exists():
+        shutil.rmtree(home)
+    os.environ["NPD_HOME"] = str(home)
+    os.environ.setdefault("NPD_PSEUDONYM_KEY", os.urandom(32).hex())
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    result = BenchResult(
+        pupils=pupils,
+        academic_year=year.label,
+        seed=seed,
+        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        machine={"cpus": os.cpu_count(), "threads": os.environ.get("NPD_THREADS")},
+    )
+    say = progress or (lambda _: None)
+    say(f"generating {pupils:,} pupils for {year.label}")
+    with _measured(result, "generate") as figure:
+        summary = generate(
+            landing_dir=settings.landing_dir,
+            truth_dir=settings.truth_dir,
+            pupils=pupils,
+            seed=seed,
+            years=[year],
+        )
+        figure.rows = sum(summary.files.values())
+    for partition in demo_partitions([year]):
+        status = "loaded"
+        for name, step in STEPS.items():
+            say(f"{partition.label}: {name}")
+            with _measured(result, name) as figure:
+                try:
+                    out = step(partition, settings)
+                except Exception as exc:  # a blocked or failed partition is a figure too
+                    status = "blocked" if type(exc).__name__ == "PartitionBlocked" else "failed"
+                    break
+                figure.rows += _step_rows(name, out)
+                figure.partitions += 1
+        result.statuses[partition.label] = status
+    return result
+
+
+def write_result(result: BenchResult, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = result.started.replace(":", "").replace("-", "")
+    path = folder / f"pipeline-{result.pupils}-{stamp}.json"
+    path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    return path
+
+
+def render(results: list[BenchResult], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    if not console.is_terminal:
+        console.width = max(console.width, 110)
+    for result in results:
+        table = Table(
+            title=f"Pipeline benchmark: {result.pupils:,} pupils, {result.academic_year}",
+            title_justify="left",
+            header_style="bold",
+        )
+        for col in ("Stage", "Rows", "Seconds", "Rows/s", "Peak RSS"):
+            table.add_column(col, justify="left" if col == "Stage" else "right")
+        for name in STAGES:
+            f = result.stages.get(name)
+            if f is None:
+                continue
+            table.add_row(
+                name,
+                f"{f.rows:,}",
+                f"{f.seconds:,.1f}",
+                f"{f.rows_per_second:,.0f}",
+                f"{f.peak_rss / 2**30:,.2f} GB",
+            )
+        table.add_row(
+            "[bold]pipeline (without generate)[/bold]",
+            "",
+            f"{result.pipeline_seconds:,.1f}",
+            "",
+            f"{result.peak_rss / 2**30:,.2f} GB",
+        )
+        console.print(table)
+        failed = {p: s for p, s in result.statuses.items() if s != "loaded"}
+        console.print(
+            f"{len(result.statuses) - len(failed)} of {len(result.statuses)} partitions loaded"
+            + (f"; not loaded: {failed}" if failed else "")
+        )
+
+
+def render_scaling(results: list[BenchResult], console=None) -> None:
+    """Seconds per stage relative to the smallest size: linear growth shows as the size ratio."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    if len(results) > 1:
+        results = sorted(results, key=lambda r: r.pupils)
+        base = results[0]
+        table = Table(
+            title="Scaling (seconds per stage relative to the smallest size)", title_justify="left"
+        )
+        table.add_column("Pupils", justify="right")
+        for name in STAGES:
+            table.add_column(name, justify="right")
+        for r in results:
+            cells = []
+            for name in STAGES:
+                a, b = base.stages.get(name), r.stages.get(name)
+                cells.append(f"{b.seconds / a.seconds:.1f}x" if a and b and a.seconds else "-")
+            table.add_row(f"{r.pupils:,} ({r.pupils / base.pupils:.0f}x)", *cells)
+        console.print(table)
