@@ -9,11 +9,11 @@ import pandas as pd
 
 from governance.disclosure import TOTAL
 from quality import charts
-from quality.html import Cell, Page, Raw, anchor, link
+from quality.html import Cell, Page, Raw, anchor, esc, link
 from quality.publish import NOT_KNOWN, la_title
-from quality.read import feed_label, period_label
+from quality.read import feed_label
 from quality.status import PeriodStatus
-from quality.view import DashboardView, cell_label
+from quality.view import DashboardView, cell_label, pct_or_c
 
 SUPPRESSION_NOTE = (
     "c: suppressed. Counts of children by local authority below {threshold} are hidden, and "
@@ -62,8 +62,6 @@ def _badge(status: PeriodStatus, href: str, text: str | None = None) -> Raw:
 
 
 def _attr(text: str) -> str:
-    from quality.html import esc
-
     return esc(text)
 
 
@@ -513,7 +511,7 @@ def la_page(view: DashboardView, feed: str, la: str, links: Links, built: str) -
         page.chart(
             "la-link-rate",
             charts.trend_lines(
-                rates.assign(link_rate_display=rates["link_rate"].map(_pct_c)),
+                rates.assign(link_rate_display=rates["link_rate"].map(pct_or_c)),
                 "link_rate",
                 "Linkage rate",
                 periods,
@@ -523,7 +521,7 @@ def la_page(view: DashboardView, feed: str, la: str, links: Links, built: str) -
         page.chart(
             "la-quarantine-rate",
             charts.trend_lines(
-                rates.assign(quarantine_rate_display=rates["quarantine_rate"].map(_pct_c)),
+                rates.assign(quarantine_rate_display=rates["quarantine_rate"].map(pct_or_c)),
                 "quarantine_rate",
                 "Quarantine rate",
                 periods,
@@ -534,11 +532,3 @@ def la_page(view: DashboardView, feed: str, la: str, links: Links, built: str) -
     _column_charts(page, view, feed, la, periods, "la")
     _reasons(page, view, feed, la, periods)
     return page
-
-
-def _pct_c(value: float) -> str:
-    return "c" if pd.isna(value) else f"{100 * value:.1f}%"
-
-
-def period_of(status: PeriodStatus) -> str:
-    return period_label(status.academic_year, status.term)

@@ -81,8 +81,8 @@ class DashboardView:
         out = total.merge(runs, on=["feed", "period"], how="left")
         out["completeness"] = out["completeness"].round(3)
         out["code_validity"] = out["code_validity"].round(3)
-        out["link_rate_display"] = out["link_rate"].map(_pct_or_c)
-        out["quarantine_rate_display"] = out["quarantine_rate"].map(_pct_or_c)
+        out["link_rate_display"] = out["link_rate"].map(pct_or_c)
+        out["quarantine_rate_display"] = out["quarantine_rate"].map(pct_or_c)
         return out.sort_values(["feed", "period_order"]).reset_index(drop=True)
 
     def lowest_validity(self, feed: str | None = None) -> pd.DataFrame:
@@ -128,7 +128,8 @@ class DashboardView:
         return runs.sort_values("computed_at", ascending=False).reset_index(drop=True)
 
 
-def _pct_or_c(value: float) -> str:
+def pct_or_c(value: float) -> str:
+    """A rate as a percentage with one decimal, or `c` where suppressed."""
     return "c" if pd.isna(value) else f"{100 * value:.1f}%"
 
 
