@@ -8,9 +8,9 @@ reruns never meet.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,18 +107,17 @@ class PgRun:
 
 
 @pytest.fixture(scope="session")
-def pg_run(migrated: AccessDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgRun]:
+def pg_run(migrated: AccessDb, tmp_path_factory: pytest.TempPathFactory) -> PgRun:
     """Every partition of a generated population, run end to end into PostgreSQL."""
     from npd.demo import demo_partitions
     from npd.steps import run_period
     from synth.generate import generate
 
     env = env_for(migrated, tmp_path_factory.mktemp("access") / "var")
-    env.pop("NPD_LANDING_DIR", None)
-    saved = {k: os.environ.get(k) for k in [*env, "NPD_LANDING_DIR"]}
-    os.environ.update(env)
-    os.environ.pop("NPD_LANDING_DIR", None)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # only while the partitions run: other
+        for key, value in env.items():  # tests' fixtures read the environment too
+            mp.setenv(key, value)
+        mp.delenv("NPD_LANDING_DIR", raising=False)
         settings = Settings.from_env()
         settings.ensure_dirs()
         generate(
@@ -129,13 +128,17 @@ def pg_run(migrated: AccessDb, tmp_path_factory: pytest.TempPathFactory) -> Iter
             years=YEARS,
         )
         results = [run_period(p, settings) for p in demo_partitions(YEARS)]
-        yield PgRun(db=migrated, settings=settings, env=env, results=results)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return PgRun(db=migrated, settings=settings, env=env, results=results)
+
+
+@contextmanager
+def using(run: PgRun) -> Iterator[None]:
+    """The run's environment, for module-scoped fixtures (no monkeypatch fixture there)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in run.env.items():
+            mp.setenv(key, value)
+        mp.delenv("NPD_LANDING_DIR", raising=False)
+        yield
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from governance import releases
 from governance.extract import ExtractRequest, extract
-from tests.access.conftest import PgRun, connect
+from tests.access.conftest import PgRun, connect, using
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,7 +29,8 @@ def three_releases(pg_run: PgRun, tmp_path_factory: pytest.TempPathFactory) -> l
             destroy_by=dt.date.today() + dt.timedelta(days=days),
             columns=("ks2_result.pupil_pseudonym", "ks2_result.mat_score"),
         )
-        made.append(extract(request, pg_run.settings, out_dir=out).release_id)
+        with using(pg_run):
+            made.append(extract(request, pg_run.settings, out_dir=out).release_id)
     return made
 
 

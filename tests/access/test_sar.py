@@ -16,7 +16,7 @@ from governance.pseudonymise import pseudonym
 from governance.sar import subject_access
 from governance.subjects import Lookup, SubjectError
 from ingest.feeds import FEEDS
-from tests.access.conftest import KEY, PgRun, connect
+from tests.access.conftest import KEY, PgRun, connect, using
 from warehouse_schema.catalogue import load_catalogue
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -24,12 +24,13 @@ CAT = load_catalogue()
 
 
 def _child(run: PgRun) -> dict:
-    """The linked child with records in the most feeds (then the lowest person id)."""
+    """A linked child with KS2 results and records in the most other feeds."""
     with connect(run.db.url).connect() as conn:
         person = conn.execute(
             sa.text(
                 "SELECT person_id FROM identity.record_identity WHERE person_id IS NOT NULL "
-                "GROUP BY person_id ORDER BY count(DISTINCT feed) DESC, count(*) DESC, person_id LIMIT 1"
+                "GROUP BY person_id HAVING bool_or(feed = 'ks2') "
+                "ORDER BY count(DISTINCT feed) DESC, count(*) DESC, person_id LIMIT 1"
             )
         ).scalar_one()
         upn, forename, surname, dob = conn.execute(
@@ -65,28 +66,29 @@ def child(pg_run: PgRun, tmp_path_factory: pytest.TempPathFactory) -> dict:
         objections.record(conn, found["person_id"], "funding", "objected", "letter")
     out = tmp_path_factory.mktemp("sar_releases")
     soon = dt.date.today() + dt.timedelta(days=200)
-    rows = extract(
-        ExtractRequest(
-            recipient="University of Learning",
-            purpose="research",
-            tier=4,
-            destroy_by=soon,
-            standard="ks2_attainment_tier4",
-        ),
-        pg_run.settings,
-        out_dir=out,
-    )
-    counts = extract(
-        ExtractRequest(
-            recipient="County Statistics Unit",
-            purpose="official_statistics",
-            tier=4,
-            destroy_by=soon,
-            aggregate_by=("census_pupil.la_code", "census_pupil.sex"),
-        ),
-        pg_run.settings,
-        out_dir=out,
-    )
+    with using(pg_run):
+        rows = extract(
+            ExtractRequest(
+                recipient="University of Learning",
+                purpose="research",
+                tier=4,
+                destroy_by=soon,
+                standard="ks2_attainment_tier4",
+            ),
+            pg_run.settings,
+            out_dir=out,
+        )
+        counts = extract(
+            ExtractRequest(
+                recipient="County Statistics Unit",
+                purpose="official_statistics",
+                tier=4,
+                destroy_by=soon,
+                aggregate_by=("census_pupil.la_code", "census_pupil.sex"),
+            ),
+            pg_run.settings,
+            out_dir=out,
+        )
     return {**found, "releases": [rows, counts], "destroy_by": soon}
 
 
@@ -128,7 +130,17 @@ def test_the_report_shows_what_is_held_who_received_it_and_until_when(
     ks2_year = next(y for f in report.held if f.feed == "ks2" for y in f.years)
     assert ("Reading scaled score (80-120)", [str(score)]) in ks2_year.items
     # who received it, why, and when it must be destroyed
-    assert [r["release_id"] for r in report.received] == [r.release_id for r in child["releases"]]
+    # (other tests' releases may have covered the child too: the register says which)
+    with connect(pg_env.db.url).connect() as conn:
+        covering = conn.execute(
+            sa.text(
+                "SELECT r.release_id FROM audit.release_register r WHERE r.release_id IN "
+                "(SELECT release_id FROM audit.release_member WHERE pupil_pseudonym = :p) ORDER BY r.seq"
+            ),
+            {"p": pseudonym(bytes.fromhex(KEY), child["person_id"])},
+        ).scalars()
+        assert [r["release_id"] for r in report.received] == list(covering)
+    assert {r.release_id for r in child["releases"]} <= {r["release_id"] for r in report.received}
     for recipient in ("University of Learning", "County Statistics Unit"):
         assert recipient in page
     purposes = CAT.vocabulary["purposes"]
@@ -150,7 +162,7 @@ def test_the_request_is_logged_without_identifiers(child: dict, pg_env: PgRun) -
     log = _log(pg_env, result.report.sar_id)
     assert log["outcome"] == "found" and log["lookup"] == "upn"
     assert log["records_found"] == result.report.records_found
-    assert log["releases_found"] == 2
+    assert log["releases_found"] == len(result.report.received) >= 2
     assert log["tables_searched"] == len([t for t in CAT.tables.values() if t.schema == "research"])
     assert log["report_checksum"] == hashlib.sha256(result.path.read_bytes()).hexdigest()
     text = " ".join(str(v) for v in log.values())

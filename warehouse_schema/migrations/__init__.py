@@ -62,7 +62,15 @@ def alembic_config(store: str, url: str | None = None, connection: Any = None) -
 
 
 def head(store: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(store)).get_current_head()
+    """The latest revision; two engineers generating from the same parent is said plainly."""
+    heads = ScriptDirectory.from_config(alembic_config(store)).get_heads()
+    if len(heads) > 1:
+        raise MigrationError(
+            f"the {store} migrations have {len(heads)} latest revisions ({', '.join(heads)}): two "
+            "were generated from the same parent; delete the one not yet committed and run "
+            "`npd db revision` again"
+        )
+    return heads[0] if heads else None
 
 
 def current(conn: sa.Connection, store: str) -> str | None:
