@@ -1,0 +1,72 @@
+"""Fixtures for the children's social care feeds: landing helpers and one generated run.
+
+`children_run` generates a small population over two years (spanning the 2024/25
+schema changes: CIN GenderCurrent -> Sex, SSDA903 SEX 1/2 -> M/F/U) in four LAs, one of
+which sends its SSDA903 as XML, and runs the spring census, the SSDA903 and the CIN
+census of both years through stage, validate, link and load.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from npd.config import Settings
+from npd.partition import Partition
+from npd.periods import AcademicYear
+from npd.steps import PeriodResult, run_period
+
+YEARS = [AcademicYear(2023), AcademicYear(2024)]
+LAS = [202, 330, 352, 908]  # the fourth LA (908) sends the SSDA903 as XML
+PUPILS = 2500
+SEED = 31
+
+
+def land(settings: Settings, feed: str, year: str, la: int, *files: Path) -> Path:
+    """Copy files unchanged into one LA's return folder for a feed and year."""
+    folder = settings.landing_dir / AcademicYear.parse(year).slug / feed / f"LA{la:03d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+@dataclass
+class ChildrenRun:
+    settings: Settings
+    results: dict[str, PeriodResult]
+
+
+@pytest.fixture(scope="session")
+def children_run(tmp_path_factory: pytest.TempPathFactory) -> ChildrenRun:
+    from synth.generate import generate
+
+    home = tmp_path_factory.mktemp("children") / "var"
+    saved = {k: os.environ.get(k) for k in ("NPD_HOME", "NPD_PSEUDONYM_KEY")}
+    os.environ["NPD_HOME"] = str(home)
+    os.environ["NPD_PSEUDONYM_KEY"] = "c1" * 32
+    try:
+        settings = Settings.from_env()
+        settings.ensure_dirs()
+        generate(settings.landing_dir, settings.truth_dir, PUPILS, SEED, YEARS, las=LAS)
+        partitions = [Partition.of("school_census", y, "spring") for y in YEARS]
+        partitions += [Partition.of(f, y) for y in YEARS for f in ("ssda903", "cin_census")]
+        results = {p.label: run_period(p, settings) for p in partitions}
+        yield ChildrenRun(settings=settings, results=results)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def children_env(children_run: ChildrenRun, monkeypatch: pytest.MonkeyPatch) -> ChildrenRun:
+    monkeypatch.setenv("NPD_HOME", str(children_run.settings.home))
+    monkeypatch.setenv("NPD_PSEUDONYM_KEY", "c1" * 32)
+    return children_run

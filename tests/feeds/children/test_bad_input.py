@@ -1,0 +1,250 @@
+"""Bad input to the children's feeds: each case names file, element or row, and field;
+what can be kept is kept, the rest is quarantined with its raw text, nothing is lost."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.errors import InputError, PartitionBlocked
+from ingest.stage import stage
+from npd import steps
+from npd.config import Settings
+from npd.partition import Partition
+from tests.feeds.children.conftest import land
+
+CIN_YEAR = "2021/22"
+CIN_FILE = "fake_CIN_data.xml"
+
+
+def _cin(settings: Settings, shared_fixtures: Path, data: bytes, name: str = CIN_FILE) -> Path:
+    folder = land(settings, "cin_census", CIN_YEAR, 201)
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+def _fixture(shared_fixtures: Path) -> bytes:
+    return (shared_fixtures / "cin_census" / CIN_FILE).read_bytes()
+
+
+def _quarantine(settings: Settings, partition: Partition) -> list[tuple]:
+    path = partition.staging_dir(settings) / "quarantine.parquet"
+    return duckdb.sql(
+        f"SELECT source_table, _source_row, reason, raw FROM '{path}' ORDER BY 1, 2"
+    ).fetchall()
+
+
+def _account(report, table: str):
+    (account,) = [f for f in report.files if f.table == table]
+    assert account.balanced, account
+    return account
+
+
+def test_truncated_xml_keeps_every_complete_child_and_blocks(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    data = _fixture(shared_fixtures)
+    cut = data.index(b"<Child>", len(data) // 2) + 40  # inside a child, half way through
+    complete = data[:cut].count(b"</Child>")
+    assert complete > 100
+    _cin(settings, shared_fixtures, data[:cut])
+    partition = Partition.of("cin_census", CIN_YEAR)
+    report = stage(settings, partition)
+    child = _account(report, "child")
+    assert (child.rows_read, child.rows_staged, child.rows_quarantined) == (
+        complete + 1,
+        complete,
+        1,
+    )
+    assert child.status == "rejected"
+    (message,) = report.blocking
+    assert (
+        "2021-22/cin_census/LA201/fake_CIN_data.xml: truncated or malformed XML at line" in message
+    )
+    assert "inside <Child> starting at line" in message
+    assert f"the {complete} complete record(s) before it were read" in message
+    (row,) = [r for r in _quarantine(settings, partition) if r[0] == "child"]
+    assert row[1] == complete + 1 and row[3].lstrip().startswith("<Child>")  # the broken tail
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (
+            b"<Message>",
+            b'<Message xmlns="urn:example:wrong">',
+            "has namespace 'urn:example:wrong', expected '(none)'",
+        ),
+        (b"<Message>", b"<CINreturn>", "root element is <CINreturn>, expected <Message>"),
+    ],
+    ids=["wrong namespace", "wrong root element"],
+)
+def test_a_wrong_namespace_or_root_rejects_the_file_naming_it(
+    settings: Settings, shared_fixtures: Path, old: bytes, new: bytes, problem: str
+) -> None:
+    data = _fixture(shared_fixtures).replace(old, new, 1)
+    if new == b"<CINreturn>":
+        data = data.replace(b"</Message>", b"</CINreturn>")
+    _cin(settings, shared_fixtures, data)
+    report = stage(settings, Partition.of("cin_census", CIN_YEAR))
+    child = _account(report, "child")
+    assert child.status == "rejected" and child.rows_read == 0
+    assert any(problem in m and "fake_CIN_data.xml" in m for m in report.blocking)
+
+
+def test_an_unknown_schema_year_names_the_spec(settings: Settings, shared_fixtures: Path) -> None:
+    folder = land(settings, "cin_census", "2026/27", 201)
+    (folder / CIN_FILE).write_bytes(_fixture(shared_fixtures))
+    with pytest.raises(
+        InputError, match=r"ingest/specs/cin_census.yml: unknown schema year 2026/27"
+    ):
+        stage(settings, Partition.of("cin_census", "2026/27"))
+
+
+def test_mixed_encodings_quarantine_only_the_rows_holding_bad_bytes(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    data = _fixture(shared_fixtures)
+    first = data.index(b"<LAchildID>") + len(b"<LAchildID>")
+    data = data[:first] + "Zoë".encode("latin-1") + data[first + 3 :]  # one latin-1 byte
+    _cin(settings, shared_fixtures, data)
+    partition = Partition.of("cin_census", CIN_YEAR)
+    report = stage(settings, partition)
+    child = _account(report, "child")
+    assert (child.rows_read, child.rows_staged, child.rows_quarantined) == (332, 331, 1)
+    notes = [m for f in report.files for m in f.messages]
+    assert any("fake_CIN_data.xml: 1 byte sequence(s) are not valid UTF-8" in m for m in notes)
+    rows = _quarantine(settings, partition)
+    reasons = {(r[0], r[2]) for r in rows}
+    assert (
+        "child",
+        "LAchildID: not valid UTF-8 (the file mixes encodings; bytes replaced)",
+    ) in reasons
+    assert all("Zo" not in r[2] for r in rows)  # the reason never quotes the value
+    assert report.records == 331 and report.blocking == []
+
+
+def test_a_repeated_element_and_a_duplicate_lachildid_are_quarantined(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    data = _fixture(shared_fixtures)
+    data = data.replace(
+        b"<UPN>A850728973744</UPN>", b"<UPN>A850728973744</UPN><UPN>A850728973744</UPN>", 1
+    )
+    data = data.replace(b"RND000750143123", b"RND000824303014", 1)  # rule 8510: same LAchildID
+    _cin(settings, shared_fixtures, data)
+    partition = Partition.of("cin_census", CIN_YEAR)
+    report = stage(settings, partition)
+    child = _account(report, "child")
+    assert (child.rows_staged, child.rows_quarantined) == (329, 3)
+    reasons = [r[2] for r in _quarantine(settings, partition) if r[0] == "child"]
+    assert reasons[0] == "UPN: element repeats within one <Child>"
+    assert sum("LAchildID: duplicate within the return, 2 records" in r for r in reasons) == 2
+
+
+def test_a_child_element_out_of_place_is_quarantined_whole(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    stray = b"<Child><ChildIdentifiers><LAchildID>X1</LAchildID></ChildIdentifiers></Child>"
+    data = _fixture(shared_fixtures).replace(b"</Children>", b"</Children>" + stray)
+    _cin(settings, shared_fixtures, data)
+    partition = Partition.of("cin_census", CIN_YEAR)
+    report = stage(settings, partition)
+    assert _account(report, "child").rows_quarantined == 1
+    (row,) = [r for r in _quarantine(settings, partition) if r[0] == "child"]
+    assert "<Child> at Message/Child" in row[2] and "expected at Message/Children/Child" in row[2]
+    assert row[3].startswith("<Child>")
+
+
+# -- SSDA903 ---------------------------------------------------------------------------------
+
+
+def _rewrite(path: Path, keep) -> None:
+    """Rewrite a CSV keeping the rows for which keep(row) is true (header always kept)."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([rows[0], *[r for r in rows[1:] if keep(r)]])
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def _903(settings: Settings, shared_fixtures: Path) -> Path:
+    return land(
+        settings, "ssda903", "2017/18", 202, *sorted((shared_fixtures / "ssda903").glob("*.csv"))
+    )
+
+
+def test_a_required_ssda903_table_missing_blocks_and_says_which(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    folder = _903(settings, shared_fixtures)
+    (folder / "header.csv").unlink()
+    report = stage(settings, Partition.of("ssda903", "2017/18"))
+    assert report.blocking == [
+        "2017-18/ssda903/LA202/<header>: required table header is missing from the return"
+    ]
+
+
+def test_an_optional_ssda903_table_missing_still_loads(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    folder = _903(settings, shared_fixtures)
+    (folder / "oc3.csv").unlink()
+    partition = Partition.of("ssda903", "2017/18")
+    assert stage(settings, partition).blocking == []
+    assert steps.validate(partition, settings)["success"]
+    records = partition.staging_dir(settings) / "records.parquet"
+    returned = duckdb.sql(f"SELECT DISTINCT tables_returned FROM '{records}'").fetchall()
+    assert returned == [
+        (
+            "ad1,episodes,header,missing,oc2,placed_for_adoption,previous_permanence,reviews,sw_episodes,uasc",
+        )
+    ]
+
+
+def test_a_child_in_episodes_with_no_header_row_is_kept_and_counted(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    folder = _903(settings, shared_fixtures)
+    _rewrite(folder / "header.csv", lambda r: r[0] != "566910")  # a child with 2 episodes
+    partition = Partition.of("ssda903", "2017/18")
+    report = stage(settings, partition)
+    assert report.records == 2675  # the child is still a record, from its episodes
+    records = partition.staging_dir(settings) / "records.parquet"
+    row = duckdb.sql(
+        f"SELECT header_present, episodes, dob, sex, _source_file FROM '{records}' WHERE child_id = '566910'"
+    ).fetchall()
+    assert row == [(False, 2, None, None, "2017-18/ssda903/LA202/episodes.csv")]
+    summary = steps.validate(partition, settings)
+    assert summary["success"] and summary["warnings"] >= 1
+    outcome = (partition.staging_dir(settings) / "validation.json").read_text()
+    assert "903: CHILD in episodes must have a header row" in outcome
+
+
+def test_many_children_with_no_header_row_block_the_partition(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    folder = _903(settings, shared_fixtures)
+    _rewrite(folder / "header.csv", lambda r: int(r[0]) % 10 != 0)  # a tenth of the header lost
+    partition = Partition.of("ssda903", "2017/18")
+    stage(settings, partition)
+    with pytest.raises(PartitionBlocked, match=r"903: CHILD in episodes must have a header row"):
+        steps.validate(partition, settings)
+
+
+def test_an_invalid_sex_code_is_quarantined_naming_the_field(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    folder = _903(settings, shared_fixtures)
+    text = (folder / "header.csv").read_text(encoding="utf-8")
+    (folder / "header.csv").write_text(text.replace("566910,2,", "566910,7,", 1), encoding="utf-8")
+    partition = Partition.of("ssda903", "2017/18")
+    report = stage(settings, partition)
+    header = _account(report, "header")
+    assert (header.rows_read, header.rows_staged, header.rows_quarantined) == (2675, 2674, 1)
+    (row,) = [r for r in _quarantine(settings, partition) if r[0] == "header"]
+    assert row[1] == 2 and row[2] == "SEX: not a known code (value 7)"  # rule 101, line 2
