@@ -174,7 +174,7 @@ def _held(conn: sa.Connection, pseudo: str, have: set[str]) -> tuple[int, list[H
         for year, records in by_year.items():
             heads = [
                 ", ".join(str(r[c]) for c in period if c != "academic_year" and r[c] is not None)
-                or f"record {i}"
+                or ("What we hold" if len(records) == 1 else f"record {i}")
                 for i, r in enumerate(records, start=1)
             ]
             columns = [h if heads.count(h) == 1 else f"{h} ({i})" for i, h in enumerate(heads, 1)]

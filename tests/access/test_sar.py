@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 from pathlib import Path
 
 import pytest
@@ -23,20 +24,30 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 CAT = load_catalogue()
 
 
+CLA, CIN = "ssda903", "cin_census"
+KEY_STAGES = sorted(f for f in FEEDS if f == "phonics" or f.startswith("ks"))
+
+
 def _child(run: PgRun) -> dict:
-    """A linked child with KS2 results and records in the most other feeds."""
+    """A linked child looked after, in need and with key stage results (then most records)."""
     with connect(run.db.url).connect() as conn:
         person = conn.execute(
             sa.text(
                 "SELECT person_id FROM identity.record_identity WHERE person_id IS NOT NULL "
-                "GROUP BY person_id HAVING bool_or(feed = 'ks2') "
+                "GROUP BY person_id HAVING bool_or(feed = :cla) AND bool_or(feed = :cin) "
+                "AND bool_or(feed = ANY(:ks)) AND bool_or(upn_status = 'valid') "
                 "ORDER BY count(DISTINCT feed) DESC, count(*) DESC, person_id LIMIT 1"
-            )
-        ).scalar_one()
+            ),
+            {"cla": CLA, "cin": CIN, "ks": KEY_STAGES},
+        ).scalar_one_or_none()
+        assert person is not None, (
+            "the generated population has no linked child with CLA, CIN and key stage records: "
+            "raise PUPILS or change SEED in tests/access/conftest.py"
+        )
         upn, forename, surname, dob = conn.execute(
             sa.text(
                 "SELECT upn, forename, surname, dob FROM identity.record_identity "
-                "WHERE person_id = :p AND upn_status = 'valid' LIMIT 1"
+                "WHERE person_id = :p AND upn_status = 'valid' AND surname IS NOT NULL LIMIT 1"
             ),
             {"p": person},
         ).one()
@@ -61,7 +72,8 @@ def _child(run: PgRun) -> dict:
 def child(pg_run: PgRun, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The child, an objection by their family, and two releases that covered them."""
     found = _child(pg_run)
-    assert {f for f, _ in found["held"]} >= {"school_census", "ks2"}
+    feeds = {f for f, _ in found["held"]}
+    assert {CLA, CIN, "school_census"} <= feeds and feeds & set(KEY_STAGES)
     with connect(pg_run.db.url).begin() as conn:
         objections.record(conn, found["person_id"], "funding", "objected", "letter")
     out = tmp_path_factory.mktemp("sar_releases")
@@ -73,7 +85,7 @@ def child(pg_run: PgRun, tmp_path_factory: pytest.TempPathFactory) -> dict:
                 purpose="research",
                 tier=4,
                 destroy_by=soon,
-                standard="ks2_attainment_tier4",
+                columns=("census_pupil.pupil_pseudonym", "census_pupil.ncyear_actual"),
             ),
             pg_run.settings,
             out_dir=out,
@@ -106,6 +118,17 @@ def _words(date: dt.date) -> str:
     return date.strftime("%-d %B %Y")
 
 
+def _shown(value: object) -> str:
+    """How a value held should start in the report (code meanings may follow)."""
+    if value is None:
+        return "not recorded"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.date):
+        return _words(value)
+    return str(value)
+
+
 def test_the_report_shows_what_is_held_who_received_it_and_until_when(
     child: dict, pg_env: PgRun
 ) -> None:
@@ -117,18 +140,37 @@ def test_the_report_shows_what_is_held_who_received_it_and_until_when(
     assert report.records_found == sum(child["held"].values())
     for feed in {f for f, _ in child["held"]}:
         assert FEEDS[feed].label in page
-    # every item in the catalogue's words, and the child's own values
-    ks2 = CAT.table("research.ks2_result")
-    for col in ks2.columns:
-        if col.minimisation != "pseudonymise":
-            assert col.description.replace("'", "&#x27;") in page, col.name
+    # every table the child is in: each item in the catalogue's words, with the child's value
+    pseudo = pseudonym(bytes.fromhex(KEY), child["person_id"])
+    by_feed = {f.feed: f for f in report.held}
+    tables = [t for t in CAT.tables.values() if t.schema == "research" and t.feed in by_feed]
+    assert {t.feed for t in tables} >= {CLA, CIN, "school_census"} and len(tables) == len(by_feed)
     with connect(pg_env.db.url).connect() as conn:
-        score = conn.execute(
-            sa.text("SELECT read_score FROM research.ks2_result WHERE pupil_pseudonym = :p"),
-            {"p": pseudonym(bytes.fromhex(KEY), child["person_id"])},
-        ).scalar_one()
-    ks2_year = next(y for f in report.held if f.feed == "ks2" for y in f.years)
-    assert ("Reading scaled score (80-120)", [str(score)]) in ks2_year.items
+        for table in tables:
+            shown = [c for c in table.columns if c.minimisation != "pseudonymise"]
+            order = "academic_year" + (
+                ", census_term" if "census_term" in table.column_names else ""
+            )
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT {', '.join(c.name for c in shown)} FROM {table.key} "
+                    f"WHERE pupil_pseudonym = :p ORDER BY {order}"
+                ),
+                {"p": pseudo},
+            ).fetchall()
+            items = [item for y in by_feed[table.feed].years for item in y.items]
+            assert [what for what, _ in items][: len(shown)] == [c.description for c in shown]
+            report_values = {}
+            for year in by_feed[table.feed].years:
+                for what, values in year.items:
+                    report_values.setdefault(what, []).extend(values)
+            for i, col in enumerate(shown):
+                for row, text in zip(rows, report_values[col.description], strict=True):
+                    assert text.startswith(_shown(row[i])), (table.key, col.name, text)
+            assert html.escape(table.description, quote=True) in page
+    for feed in (CLA, CIN):  # highly sensitive: research and statistics only
+        labels = by_feed[feed].purposes
+        assert labels and CAT.vocabulary["purposes"]["funding"]["label"] not in labels
     # who received it, why, and when it must be destroyed
     # (other tests' releases may have covered the child too: the register says which)
     with connect(pg_env.db.url).connect() as conn:
