@@ -134,8 +134,9 @@ for _feed in FEEDS.values():
     default_args=DEFAULT_ARGS,
     tags=["npd", "linkage"],
     doc_md="Runs when any feed's partition loads. If the load replaced an earlier one (a "
-    "corrected file), the partitions whose records linked to persons the earlier load "
-    "created are re-linked and reloaded; person ids stay stable.",
+    "corrected file), partitions with records matched probabilistically or by a reviewer to "
+    "persons the earlier load created are re-linked and reloaded; links by identifier stand "
+    "and person ids stay stable.",
 )
 def npd_linkage():
     @task(pool=WAREHOUSE_POOL)

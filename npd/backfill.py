@@ -4,8 +4,9 @@ A backfill loads every partition of a range of academic years in the order the d
 became final (npd.calendars.history), skipping those the warehouse already holds from
 unchanged inputs, so a second call resumes where the first stopped and a repeat does
 nothing. A rerun reloads one partition whatever its inputs and, when its inputs had
-changed, re-links the partitions that linked to persons it had created or taught an
-identifier to. Person ids are never reassigned, so they stay stable.
+changed, re-links the partitions whose records were matched (probabilistically or by a
+reviewer) to persons its replaced load created. Links by identifier need no second look:
+the master index never forgets an identifier, and person ids are never reassigned.
 
 Only one backfill or rerun runs at a time (a run lock, held throughout); each write
 inside it also takes the store lock, so Airflow tasks and CLI runs never interleave
@@ -34,6 +35,7 @@ from warehouse.lock import exclusive
 log = logging.getLogger(__name__)
 
 OnStep = Callable[[Partition, str], None]
+IDENTIFIER_METHODS = "('upn', 'former_upn', 'uln', 'unlinked')"
 
 
 def run_lock(settings: Settings, timeout: float | None = None):
@@ -148,8 +150,12 @@ def relink_dependents(
 
 
 def dependents_of(settings: Settings, partition: Partition, load_id: str) -> list[Partition]:
-    """Other partitions with records linked to a person the load created or taught an
-    identifier to, in the order their data became final."""
+    """Other partitions with records matched (not by identifier) to a person the load created,
+    in the order their data became final.
+
+    Links by UPN, former UPN or ULN rest on identifiers the master index never forgets, so a
+    correction cannot unsettle them; a probabilistic or clerical match to a person the replaced
+    load created rested on that load's records, so it is decided again."""
     from warehouse.engine import open_engine, table_exists
 
     with (
@@ -161,12 +167,11 @@ def dependents_of(settings: Settings, partition: Partition, load_id: str) -> lis
             return []
         rows = conn.execute(
             sa.text(
-                """
+                f"""
                 SELECT DISTINCT feed, academic_year, term FROM identity.record_identity
-                WHERE person_id IN (
-                    SELECT person_id FROM identity.person WHERE first_load_id = :load_id
-                    UNION SELECT person_id FROM identity.person_identifier
-                          WHERE first_load_id = :load_id)
+                WHERE link_method NOT IN {IDENTIFIER_METHODS}
+                  AND person_id IN (
+                      SELECT person_id FROM identity.person WHERE first_load_id = :load_id)
                   AND NOT (feed = :feed AND academic_year = :year
                            AND coalesce(term, '') = :term)
                 """

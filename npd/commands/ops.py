@@ -152,8 +152,9 @@ def rerun(
 ) -> None:
     """Reload one period after a corrected file, and re-link what depended on it.
 
-    Replaces exactly that partition; partitions whose records linked to persons its
-    previous load created are re-linked and reloaded. Person ids stay stable."""
+    Replaces exactly that partition. Partitions with records matched probabilistically or
+    by a reviewer to persons its previous load created are re-linked and reloaded; links by
+    identifier stand. Person ids stay stable."""
     from rich.console import Console
 
     from npd import backfill as ops
