@@ -21,6 +21,7 @@ import pandas as pd
 Spec = dict[str, Any]
 
 WIDTH = 520
+PANEL_WIDTH = 420
 TREND_HEIGHT = 180
 DATASET = "figures"
 NAMED = alt.NamedData(name=DATASET)
@@ -131,11 +132,11 @@ def _bars(title: str, periods: tuple[str, ...], panels: tuple[str, ...] | None) 
                     alt.Tooltip("records_display:N", title="records"),
                 ],
             )
-            .properties(width=WIDTH, height=110)
+            .properties(width=PANEL_WIDTH if panels else WIDTH, height=90 if panels else 110)
         )
 
     if panels:
-        chart = alt.vconcat(*(bars(p) for p in panels), title=title)
+        chart = alt.concat(*(bars(p) for p in panels), columns=2, title=title)
     else:
         chart = bars(None).properties(title=title)
     return _finish(chart)
@@ -159,6 +160,7 @@ def _heatmap(
     y_sort: tuple[str, ...] | None,
     facet: str | None,
     panels: tuple[str, ...] | None,
+    panel_columns: int,
     tooltip: tuple[str, ...],
     cell_width: int,
     scale: str,
@@ -203,7 +205,9 @@ def _heatmap(
         return layered.properties(width=cell_width * max(len(x_sort), 1), height=alt.Step(16))
 
     if panels:
-        chart = alt.vconcat(*(panel(p) for p in panels), title=title).resolve_scale(color="shared")
+        chart = alt.concat(
+            *(panel(p) for p in panels), columns=panel_columns, title=title
+        ).resolve_scale(color="shared")
     else:
         chart = panel(None).properties(title=title)
     return _finish(chart)
@@ -223,9 +227,11 @@ def heatmap(
     tooltip: list[str] | None = None,
     cell_width: int = 34,
     scale: str = "rate",
+    panel_columns: int = 1,
 ) -> Spec:
     """Rates in cells (by default red below 99%, green at 100%), each cell labelled; grey
-    where suppressed (`c`) or not measured. With facet, one panel per value of that column."""
+    where suppressed (`c`) or not measured. With facet, one panel per value of that column
+    (in the frame's order), `panel_columns` to a row."""
     extra = tuple(tooltip or ())
     columns = list(dict.fromkeys([x, y, value, label, *extra, *([facet] if facet else [])]))
     template = _heatmap(
@@ -238,6 +244,7 @@ def heatmap(
         tuple(y_sort) if y_sort else None,
         facet,
         tuple(dict.fromkeys(frame[facet])) if facet else None,
+        panel_columns,
         extra,
         cell_width,
         scale,

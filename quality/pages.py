@@ -179,6 +179,7 @@ def overview(view: DashboardView, links: Links, built: str) -> Page:
                 x_sort=periods,
                 facet="feed_label",
                 tooltip=["column"],
+                panel_columns=3,
             ),
         )
         page.note(

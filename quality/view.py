@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from governance.disclosure import TOTAL, DisclosurePolicy, protect
+from ingest.feeds import FEEDS
 from quality.flags import FlagPolicy, la_flags
 from quality.publish import la_title, protect_by, publish_columns, publish_la, rate
 from quality.read import QualityData, feed_label
@@ -83,7 +84,7 @@ class DashboardView:
         out["code_validity"] = out["code_validity"].round(3)
         out["link_rate_display"] = out["link_rate"].map(pct_or_c)
         out["quarantine_rate_display"] = out["quarantine_rate"].map(pct_or_c)
-        return out.sort_values(["feed", "period_order"]).reset_index(drop=True)
+        return _in_feed_order(out, ["period_order"])
 
     def lowest_validity(self, feed: str | None = None) -> pd.DataFrame:
         """Per feed, LA and period: the lowest published share of valid codes over the
@@ -99,7 +100,7 @@ class DashboardView:
             ["feed", "la", "period"]
         )
         lowest = lowest.assign(label=lowest["validity"].map(cell_label))
-        return lowest.sort_values(["feed", "la", "period_order"]).reset_index(drop=True)
+        return _in_feed_order(lowest, ["la", "period_order"])
 
     def la_rates(self, feed: str) -> pd.DataFrame:
         la = self.la[(self.la["feed"] == feed) & (self.la["la"] != TOTAL)].copy()
@@ -126,6 +127,17 @@ class DashboardView:
         )
         runs["rows_loaded_display"] = shown["display"].to_numpy()
         return runs.sort_values("computed_at", ascending=False).reset_index(drop=True)
+
+
+def _in_feed_order(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
+    """Rows in the feed registry's order (as the navigation lists them), then by `then`."""
+    order = {feed: i for i, feed in enumerate(FEEDS)}
+    keyed = frame.assign(_feed_order=frame["feed"].map(order).fillna(len(order)))
+    return (
+        keyed.sort_values(["_feed_order", "feed", *then])
+        .drop(columns="_feed_order")
+        .reset_index(drop=True)
+    )
 
 
 def pct_or_c(value: float) -> str:
