@@ -251,12 +251,26 @@ def _namespace(feed: str, spec_ns: Any, year: AcademicYear) -> str | None:
 class _Table:
     """Rows of one table being built from a file."""
 
-    __slots__ = ("count", "index", "rejects", "rows", "spec", "undeclared", "width")
+    __slots__ = (
+        "carry",
+        "count",
+        "index",
+        "rejects",
+        "rows",
+        "spec",
+        "undeclared",
+        "virtual",
+        "when",
+        "width",
+    )
 
     def __init__(self, spec: XmlTable):
         self.spec = spec
         self.index = {s: i for i, s in enumerate(spec.sources)}
         self.width = len(spec.sources)
+        self.virtual = [(s, self.index[s]) for s in VIRTUAL if s in self.index]
+        self.carry = [(s, self.index[s]) for s in spec.carry]
+        self.when = self.index.get(spec.when) if spec.when is not None else None
         self.rows: list[list[Any]] = []
         self.count = 0  # rows read from this file so far (staged or rejected)
         self.rejects: list[Reject] = []
@@ -336,10 +350,14 @@ class XmlReader:
         self.failure_table: str | None = None
         self.outside: dict[str, int] = {}  # leaf elements in a record but in no table
         self._tables = {name: _Table(t) for name, t in layout.tables.items()}
+        for table in self._tables.values():  # is a carried value worth looking for in the record?
+            others = [t for t in self._tables.values() if t is not table and t.spec.in_record]
+            table.carry = [(s, i, any(s in t.index for t in others)) for s, i in table.carry]
         self._repair: _Utf8Repair | None = None
         self._file_rows: list[_Row] = []
         self._record_rows: list[_Row] = []
         self._record_ordinal = 0
+        self._record_values: dict[str, str] | None = None
         self._compile()
 
     # results -------------------------------------------------------------------------
@@ -361,6 +379,7 @@ class XmlReader:
         lay = self.layout
         clark = lay.clark
         self._rename = {clark(k): v for k, v in lay.rename.items()}
+        self._names: dict[str, str] = {}  # Clark tag -> field source, filled as tags are met
         self._record = tuple(clark(p) for p in lay.record)
         # Top units: the record, and the element of every table outside it.
         self._units: dict[tuple[str, ...], _Node] = {self._record: _Node()}
@@ -544,9 +563,18 @@ class XmlReader:
                 self._leaf(self._name(tag), child.text, rows)
 
     def _name(self, tag: str) -> str:
-        return self._rename.get(tag) or tag.rpartition("}")[2]
+        name = self._names.get(tag)
+        if name is None:
+            name = self._names[tag] = self._rename.get(tag) or tag.rpartition("}")[2]
+        return name
 
     def _leaf(self, name: str, text: str | None, rows: list[_Row]) -> None:
+        if len(rows) == 1:  # the common case: one table at this element
+            row = rows[0]
+            i = row.table.index.get(name)
+            if i is not None and row.values[i] is None:
+                row.values[i] = text if text is not None else ""
+                return
         if not rows:
             if text and text.strip():
                 self.outside[name] = self.outside.get(name, 0) + 1
@@ -572,33 +600,25 @@ class XmlReader:
         """Carry values down, fill virtual fields, drop unmet `when` rows, file the rest."""
         if not rows:
             return
-        record_values: dict[str, str] = {}
-        for row in rows:
-            for s, v in zip(row.table.spec.sources, row.values, strict=True):
-                if v and s not in record_values:
-                    record_values[s] = v
+        self._record_values = None  # built only if a carry is not found in the ancestors
         repaired = self._repair is not None and self._repair.replaced > 0
+        record = str(self._record_ordinal) if self._record_ordinal else None
         for row in rows:
             table = row.table
             spec = table.spec
             values = row.values
-            for s in spec.carry:
-                i = table.index[s]
+            for s, i, in_record in table.carry:
                 if values[i] is None:
-                    values[i] = self._carried(row, s, record_values)
-            if spec.when is not None:
-                i = table.index.get(spec.when)
-                w = values[i] if i is not None else None
+                    values[i] = self._carried(row, s, rows if in_record else None)
+            if table.when is not None:
+                w = values[table.when]
                 if not (w and w.strip()):
                     continue
             table.count += 1
             row.ordinal = table.count
-            for s in VIRTUAL:
-                i = table.index.get(s)
-                if i is None:
-                    continue
+            for s, i in table.virtual:
                 if s == "@record":
-                    values[i] = str(self._record_ordinal) if self._record_ordinal else None
+                    values[i] = record
                 elif s == "@parent":
                     values[i] = str(row.parent.ordinal) if row.parent is not None else None
                 else:
@@ -621,7 +641,7 @@ class XmlReader:
                 continue
             table.rows.append([row.ordinal, row.element, line, parent, *values])
 
-    def _carried(self, row: _Row, source: str, record_values: dict[str, str]) -> str | None:
+    def _carried(self, row: _Row, source: str, record: list[_Row] | None) -> str | None:
         """Nearest enclosing row first, then anywhere in the record, then file-level rows."""
         parent = row.parent
         while parent is not None:
@@ -629,8 +649,11 @@ class XmlReader:
             if i is not None and parent.values[i]:
                 return parent.values[i]
             parent = parent.parent
-        if source in record_values:
-            return record_values[source]
+        if record is not None:
+            if self._record_values is None:
+                self._record_values = _first_values(record)
+            if source in self._record_values:
+                return self._record_values[source]
         for file_row in self._file_rows:
             i = file_row.table.index.get(source)
             if i is not None and file_row.values[i]:
@@ -696,6 +719,16 @@ class XmlReader:
         arrays = [pa.array(columns[0], pa.int64())]
         arrays += [pa.array(col, pa.string()) for col in columns[1:]]
         yield table.spec.name, pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _first_values(rows: list[_Row]) -> dict[str, str]:
+    """The first non-empty value of each field across a record's rows (for carries)."""
+    out: dict[str, str] = {}
+    for row in rows:
+        for s, v in zip(row.table.spec.sources, row.values, strict=True):
+            if v and s not in out:
+                out[s] = v
+    return out
 
 
 def _path_of(el) -> tuple[str, ...] | None:
