@@ -22,7 +22,7 @@ from ingest.feeds import DeriveContext, get_feed
 from ingest.landing import find_table_file, period_dir
 from ingest.spec import load_spec
 from ingest.staging import StagingSession, staged_name
-from ingest.xml_source import stage_xml_return, uses_xml
+from ingest.xml_source import stage_xml_returns, uses_xml
 from npd.config import Settings
 from npd.duck import local_duckdb, scalar, sql_str
 from npd.partition import Partition
@@ -57,10 +57,10 @@ def stage(settings: Settings, partition: Partition) -> StageReport:
         session = StagingSession(con, settings.landing_dir, load_id)
         present: list[tuple[str, str]] = []
         csv_files: dict[str, list[tuple[Path, str]]] = {}
+        xml_returns = [r for r in returns if uses_xml(spec, r)]  # the spec's format, per return
+        present.extend(stage_xml_returns(session, xml_returns, spec, partition.year))
         for return_dir in returns:
-            if uses_xml(spec, return_dir):  # dispatch on the spec's format, per return
-                supplied = stage_xml_return(session, return_dir, spec, partition.year)
-                present.extend((return_dir.name, name) for name in supplied)
+            if return_dir in xml_returns:
                 continue
             for table in spec.tables.values():
                 path = find_table_file(return_dir, table.name)
