@@ -48,10 +48,12 @@ and `_line`, which the quarantine keeps with the raw text.
 
 Using it
 --------
-`stage_xml_return(session, return_dir, spec, year)` stages every *.xml file of a
-return folder (ingest/stage.py calls it when a spec's format is xml, or when a
-csv_tables return folder holds an XML file). `XmlReader(path, source, layout)`
-yields `(table, pyarrow.RecordBatch)` for work without DuckDB (benchmarks).
+`stage_xml_returns(session, return_dirs, spec, year)` stages every *.xml file of a
+partition's XML returns, one typing pass per table across all of them (ingest/stage.py
+calls it with the returns whose spec format is xml, or the csv_tables return folders
+that hold an XML file); `stage_xml_return` does one folder. `XmlReader(path, source,
+xml_layout(spec, year))` yields `(table, pyarrow.RecordBatch)` for work without DuckDB
+(tests/feeds/children/bench_xml.py).
 
 Bad input
 ---------
