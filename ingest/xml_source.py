@@ -946,13 +946,15 @@ class _XmlStaging:
             [t.parent],
         )
         cols = [*RAW_EXTRAS, *t.sources]
+        enclosing = f"<{self.layout.tables[t.parent].path[-1]}>"
         for row in found:
             source, values = row[0], dict(zip(cols, row[2:], strict=True))
             self.rows[name][source] -= 1
             self.rejects[name].setdefault(source, []).append(
                 Reject(
                     line=row[1],
-                    reason=f"its enclosing {t.parent} row {values['_parent']} was quarantined",
+                    reason=f"<{t.path[-1]}> inside {enclosing} {values['_parent']}, "
+                    "which was quarantined",
                     raw=json.dumps(values),
                 )
             )

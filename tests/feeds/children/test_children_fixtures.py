@@ -145,10 +145,15 @@ def test_a_quarantined_child_takes_its_nested_rows_with_it(
     partition = Partition.of("cin_census", "2024/25")
     report = stage(settings, partition)
     assert report.quarantine_reasons["child: Sex: not a known code"] == 1
-    assert report.quarantine_reasons["cin_details: its enclosing child row 1 was quarantined"] == 1
     assert (
         report.quarantine_reasons[
-            "assessment_factors: its enclosing assessments row 1 was quarantined"
+            "cin_details: <CINdetails> inside <Child> 1, which was quarantined"
+        ]
+        == 1
+    )
+    assert (
+        report.quarantine_reasons[
+            "assessment_factors: <AssessmentFactors> inside <Assessments> 1, which was quarantined"
         ]
         == 3
     )

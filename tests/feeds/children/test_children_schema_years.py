@@ -79,7 +79,7 @@ def test_the_old_cin_element_in_a_new_year_is_reported_not_guessed(settings: Set
     )
     assert report.quarantine_reasons == {
         "child: Sex: required value missing": 1,
-        "cin_details: its enclosing child row 1 was quarantined": 1,
+        "cin_details: <CINdetails> inside <Child> 1, which was quarantined": 1,
     }
 
 
