@@ -7,7 +7,8 @@ probabilistic (Fellegi-Sunter) linker plugs in here without touching the rest.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -34,6 +35,33 @@ class Fallback(Protocol):
         A returned person_id of NULL with new_person true asks the index for a new person.
         """
         ...
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """What a fallback that reads or writes the identity store is given besides the records.
+
+    `conn` is the identity store transaction the link runs in (so a review queue written
+    by the fallback commits or rolls back with the links); `records` and `placed` name the
+    local DuckDB tables of the batch's records and of their links so far (record_key,
+    person_id, link_method), so a fallback can respect links made in the same return.
+    """
+
+    conn: Any  # sqlalchemy.Connection
+    feed: str
+    academic_year: str
+    term: str | None
+    load_id: str
+    records: str = "src"
+    placed: str = "assigned"
+
+
+class StoreFallback(Fallback, Protocol):
+    """A Fallback that also needs the identity store: link_records calls this instead."""
+
+    def link_with_store(
+        self, con: duckdb.DuckDBPyConnection, unlinked: str, context: LinkContext
+    ) -> pa.Table: ...
 
 
 class NoFallback:

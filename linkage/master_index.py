@@ -20,7 +20,8 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
-from linkage.fallback import RESULT_SCHEMA, Fallback, NoFallback
+from linkage.fallback import RESULT_SCHEMA, Fallback, LinkContext, NoFallback
+from linkage.review import apply_decisions
 from npd.duck import local_duckdb, scalar, sql_str
 from warehouse.bulk import create_temp, query_arrow
 from warehouse.engine import ensure_schema, open_engine
@@ -49,6 +50,7 @@ class LinkReport:
     conflicts: int = 0  # identifiers of one record already held by different persons
     fallback: str = "none"
     replayed: bool = False  # the same input was linked before: its links were kept
+    clerical: int = 0  # records whose links a reviewer's decision changed in this run
     seconds: float = 0.0
 
     @property
@@ -155,13 +157,20 @@ def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
 
 
 def _apply_fallback(
-    con: duckdb.DuckDBPyConnection, fallback: Fallback, feed: str, next_id: int
+    con: duckdb.DuckDBPyConnection, fallback: Fallback, context: LinkContext, next_id: int
 ) -> None:
     con.execute(
         "CREATE TABLE unlinked AS SELECT s.* FROM src s JOIN assigned a USING (record_key) "
         "WHERE a.link_method = 'unlinked'"
     )
-    placed = fallback.link(con, "unlinked", feed).cast(RESULT_SCHEMA)
+    # A fallback that needs the identity store (candidates, its review queue) gets the
+    # link's own transaction, so what it writes commits or rolls back with the links.
+    with_store = getattr(fallback, "link_with_store", None)
+    placed = (
+        with_store(con, "unlinked", context)
+        if with_store
+        else fallback.link(con, "unlinked", context.feed)
+    ).cast(RESULT_SCHEMA)
     if placed.num_rows == 0:
         return
     con.register("placed_view", placed)
@@ -303,9 +312,12 @@ def link_records(
             report.replayed = True
         else:
             _assign(con, next_id)
+            context = LinkContext(conn, feed, academic_year, term, load_id)
             _apply_fallback(
-                con, fallback, feed, next_id + scalar(con, "SELECT count(*) FROM new_keys")
+                con, fallback, context, next_id + scalar(con, "SELECT count(*) FROM new_keys")
             )
+        # Reviewers' decisions win over a fresh link and over a replay of the previous one.
+        report.clerical = apply_decisions(con, conn, feed, academic_year, term)
         _new_identifiers(con, load_id)
 
         persons = con.sql(

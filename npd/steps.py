@@ -216,20 +216,44 @@ def link(
                 partition.year.label,
                 partition.term_value,
                 validation["load_id"],
-                fallback=fallback or _fallback(),
+                fallback=fallback or _fallback(settings),
                 relink=relink,
             )
         audit.record_links(settings, partition, report.load_id, report.counts)
         (folder / LINK_REPORT).write_text(json.dumps(report.to_dict(), indent=2))
+        _linkage_report(settings)
         run.message = f"{report.linked} of {report.records} records linked"
     return {"partition": partition.key, **report.to_dict()}
 
 
-def _fallback():
-    """The configured fallback linker (none until the probabilistic linker is enabled)."""
+def _fallback(settings: Settings | None = None):
+    """The configured fallback linker: probabilistic (Splink) unless NPD_LINKAGE_FALLBACK=none.
+
+    docs/linkage.md lists its settings (thresholds, model, automatic first training).
+    """
+    import os
+
     from linkage.fallback import NoFallback
 
-    return NoFallback()
+    choice = (os.environ.get("NPD_LINKAGE_FALLBACK") or "probabilistic").strip().lower()
+    if choice == "none":
+        return NoFallback()
+    if choice != "probabilistic":
+        raise ValueError(f"NPD_LINKAGE_FALLBACK must be probabilistic or none, not {choice!r}")
+    from linkage.probabilistic import LinkageConfig, ProbabilisticLinker
+
+    return ProbabilisticLinker(LinkageConfig.from_env(_settings(settings).home))
+
+
+def _linkage_report(settings: Settings) -> None:
+    """Rebuild the linkage report after links; a report failure never fails the link."""
+    from linkage.report import write_report
+
+    try:
+        with audit.store_lock(settings):
+            write_report(settings)
+    except Exception as exc:
+        log.warning("linkage report not rebuilt: %s", safe_message(exc))
 
 
 def load(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
