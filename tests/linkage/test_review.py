@@ -1,0 +1,185 @@
+"""The clerical review queue through the master index: what gets queued, and decisions that
+survive every rerun (replayed or linked afresh) but never follow a line to another child."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from linkage import review
+from linkage.identifiers import classify_upn, make_upns
+from linkage.master_index import link_records
+from linkage.probabilistic import LinkageConfig, ProbabilisticLinker
+from npd.config import Settings
+from tests.linkage.conftest import Trained
+
+CHILDREN = 40
+
+
+def _children(trained: Trained) -> list[dict]:
+    """Real-shaped identities from the generator, each with a valid UPN."""
+    rows = pq.read_table(trained.folder / "index.parquet").slice(0, CHILDREN).to_pylist()
+    upns = make_upns(
+        np.full(CHILDREN, 202), np.full(CHILDREN, 2040), np.full(CHILDREN, 18), np.arange(CHILDREN)
+    )
+    return [
+        {**{k: r[k] for k in ("forename", "surname", "dob", "sex", "postcode")}, "upn": str(u)}
+        for r, u in zip(rows, upns, strict=True)
+    ]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    full = []
+    for i, row in enumerate(rows):
+        upn = row.get("upn")
+        full.append(
+            {
+                "record_key": f"f.csv#{i + 2}",
+                "_load_id": "L",
+                "_source_file": "f.csv",
+                "_source_row": i + 2,
+                "_return": "LA202",
+                "la_code": 202,
+                "upn": upn,
+                "upn_status": classify_upn(upn).value,
+                "former_upn": None,
+                "former_upn_status": "missing",
+                **{k: row[k] for k in ("forename", "surname", "dob", "sex", "postcode")},
+            }
+        )
+    pq.write_table(pa.Table.from_pylist(full), path)
+    return path
+
+
+def _link(settings: Settings, trained: Trained, rows: list[dict], term: str, load_id: str, **kw):
+    records = _write(settings.tmp_dir / f"records_{term}_{load_id}.parquet", rows)
+    out = settings.tmp_dir / f"linked_{term}.parquet"
+    linker = ProbabilisticLinker(LinkageConfig(models_dir=trained.models_dir, autotrain=False))
+    report = link_records(
+        records,
+        out,
+        settings.identity_url,
+        settings.tmp_dir,
+        "school_census",
+        "2024/25",
+        term,
+        load_id,
+        fallback=linker,
+        **kw,
+    )
+    linked = {r["record_key"]: r for r in pq.read_table(out).to_pylist()}
+    return report, [linked[f"f.csv#{i + 2}"] for i in range(len(rows))]
+
+
+def _conn(settings: Settings):
+    return sa.create_engine(settings.identity_url, poolclass=sa.pool.NullPool).begin()
+
+
+def _queued(settings: Settings) -> dict[int, str]:
+    """Candidate person -> review id of the pending pairs."""
+    with _conn(settings) as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT candidate_person_id, review_id, reason FROM identity.clerical_review "
+                "WHERE status = 'pending'"
+            )
+        ).fetchall()
+    assert {r[2] for r in rows} <= {"same_return"}
+    return {r[0]: r[1] for r in rows}
+
+
+@pytest.fixture
+def spring(settings: Settings, trained: Trained) -> tuple[list[dict], dict[int, int]]:
+    """Autumn: 40 children by UPN. Spring: the same return again, plus two of them entered
+    a second time without a UPN (a dual registration's second row): the persons are
+    already linked in this return, so those rows wait for review."""
+    children = _children(trained)
+    _, autumn = _link(settings, trained, children, "autumn", "load-autumn")
+    person = {i: autumn[i]["person_id"] for i in range(CHILDREN)}
+    rows = [*children, {**children[0], "upn": None}, {**children[1], "upn": "UN1"}]
+    report, linked = _link(settings, trained, rows, "spring", "load-spring")
+    assert [r["link_method"] for r in linked[-2:]] == ["unlinked", "unlinked"]
+    assert report.by_method == {"upn": CHILDREN, "unlinked": 2}
+    assert set(_queued(settings)) == {person[0], person[1]}
+    return rows, person
+
+
+def test_the_queue_shows_a_reviewer_the_two_records_and_nothing_else(
+    settings: Settings, spring
+) -> None:
+    rows, _ = spring
+    with _conn(settings) as conn:
+        pairs, total = review.pending(conn)
+    assert total == 2
+    pair = next(p for p in pairs if p.record["forename"] == rows[0]["forename"])
+    assert pair.record == pair.candidate  # the same child, seen twice
+    assert set(pair.record) == {"forename", "surname", "dob", "sex", "postcode", "la_code"}
+    assert pair.reason == "same_return" and pair.partition == "school_census 2024/25 spring"
+
+
+def test_decisions_survive_replays_and_fresh_links(settings: Settings, trained: Trained, spring):
+    rows, person = spring
+    queued = _queued(settings)
+    with _conn(settings) as conn:
+        review.decide(conn, [queued[person[0]]], review.ACCEPTED, "tester")
+        review.decide(conn, [queued[person[1]]], review.REJECTED, "tester")
+        assert review.decided_not_applied(conn) == [("school_census", "2024/25", "spring")]
+
+    report, linked = _link(settings, trained, rows, "spring", "load-spring")  # same input
+    assert report.replayed and report.clerical == 2
+    accepted, rejected = linked[-2:]
+    assert (accepted["person_id"], accepted["link_method"]) == (person[0], "clerical")
+    assert (rejected["link_method"], rejected["new_person"]) == ("clerical", True)
+    assert rejected["person_id"] not in person.values()
+    with _conn(settings) as conn:
+        assert review.decided_not_applied(conn) == []
+
+    report, again = _link(settings, trained, rows, "spring", "load-spring")
+    assert report.replayed and report.clerical == 0
+    assert [(r["person_id"], r["link_method"]) for r in again] == [
+        (r["person_id"], r["link_method"]) for r in linked
+    ]
+
+    report, fresh = _link(settings, trained, rows, "spring", "load-spring", relink=True)
+    assert not report.replayed
+    assert (fresh[-2]["person_id"], fresh[-2]["link_method"]) == (person[0], "clerical")
+    assert (fresh[-1]["link_method"], fresh[-1]["new_person"]) == ("clerical", True)
+    assert _queued(settings) == {}  # decided pairs are never queued again
+
+
+def test_a_decision_does_not_follow_its_line_to_another_child(
+    settings: Settings, trained: Trained, spring
+) -> None:
+    rows, person = spring
+    queued = _queued(settings)
+    with _conn(settings) as conn:
+        review.decide(conn, [queued[person[0]]], review.ACCEPTED, "tester")
+    # A corrected file: the same line now holds child 5 (still without a UPN).
+    corrected = [*rows[:-2], {**rows[5], "upn": None}, rows[-1]]
+    _, linked = _link(settings, trained, corrected, "spring", "load-spring-corrected")
+    assert linked[-2]["link_method"] != "clerical"
+    assert linked[-2]["person_id"] != person[0]
+
+
+def test_review_commands_list_accept_and_apply(settings: Settings, spring) -> None:
+    from npd.cli import app
+
+    rows, person = spring
+    runner = CliRunner()
+    listed = runner.invoke(app, ["review", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "2 pair(s) pending" in listed.output and "same return" in listed.output
+    assert rows[0]["upn"] not in listed.output  # identifiers a reviewer does not need
+    first = _queued(settings)[person[0]]
+    done = runner.invoke(app, ["review", "accept", first, "--reviewer", "tester"])
+    assert done.exit_code == 0 and "school_census 2024/25 spring" in done.output
+    again = runner.invoke(app, ["review", "accept", first])
+    assert again.exit_code == 1 and "already decided" in again.output
+    missing = runner.invoke(app, ["review", "reject", "0000000000"])
+    assert missing.exit_code == 1 and "no review 0000000000" in missing.output
