@@ -23,28 +23,37 @@ def _name(table: Table) -> str:
     return f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
 
 
-def _outcome(engine: sa.Engine, sql: str) -> str:
+def _outcome(conn: sa.Connection, sql: str) -> str:
     """'ok', or the first line of the database's refusal; never leaves a change behind."""
-    with engine.connect() as conn:
-        try:
-            conn.execute(sa.text(sql))
-            return "ok"
-        except ProgrammingError as exc:
-            return str(exc.orig).splitlines()[0]
-        finally:
-            conn.rollback()
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(sa.text(sql))
+        return "ok"
+    except ProgrammingError as exc:
+        return str(exc.orig).splitlines()[0]
+    finally:
+        savepoint.rollback()
 
 
 @pytest.fixture(scope="module")
 def engines(migrated: AccessDb):
-    made = {role: connect(migrated.as_role(role)) for role in migrated.roles.all()}
-    yield made
-    for engine in made.values():
+    """One connection per role, each inside a transaction rolled back at the end."""
+    made, conns = [], {}
+    for role in migrated.roles.all():
+        engine = connect(migrated.as_role(role))
+        conn = engine.connect()
+        conn.begin()
+        made.append((engine, conn))
+        conns[role] = conn
+    yield conns
+    for engine, conn in made:
+        conn.rollback()
+        conn.close()
         engine.dispose()
 
 
 def test_tier_4_is_denied_every_tier_1_and_tier_2_column(
-    migrated: AccessDb, engines: dict[str, sa.Engine]
+    migrated: AccessDb, engines: dict[str, sa.Connection]
 ) -> None:
     tier4 = engines[migrated.roles.tier(4)]
     checked = 0
@@ -61,7 +70,7 @@ def test_tier_4_is_denied_every_tier_1_and_tier_2_column(
 
 
 def test_tier_4_is_denied_the_identity_schema(
-    migrated: AccessDb, engines: dict[str, sa.Engine]
+    migrated: AccessDb, engines: dict[str, sa.Connection]
 ) -> None:
     tier4 = engines[migrated.roles.tier(4)]
     for table in IDENTITY:
@@ -72,7 +81,7 @@ def test_tier_4_is_denied_the_identity_schema(
 
 @pytest.mark.parametrize("tier", [1, 2, 3])
 def test_a_tier_n_role_sees_tiers_n_to_4_and_no_more(
-    migrated: AccessDb, engines: dict[str, sa.Engine], tier: int
+    migrated: AccessDb, engines: dict[str, sa.Connection], tier: int
 ) -> None:
     engine = engines[migrated.roles.tier(tier)]
     for table in RESEARCH:
@@ -84,7 +93,7 @@ def test_a_tier_n_role_sees_tiers_n_to_4_and_no_more(
 
 
 def test_only_the_linkage_role_reads_identifiers(
-    migrated: AccessDb, engines: dict[str, sa.Engine]
+    migrated: AccessDb, engines: dict[str, sa.Connection]
 ) -> None:
     roles: Roles = migrated.roles
     for role, engine in engines.items():
@@ -97,7 +106,7 @@ def test_only_the_linkage_role_reads_identifiers(
 
 
 def test_audit_tables_are_append_only_for_everyone_but_the_owner(
-    migrated: AccessDb, engines: dict[str, sa.Engine]
+    migrated: AccessDb, engines: dict[str, sa.Connection]
 ) -> None:
     roles: Roles = migrated.roles
     for table in AUDIT:
@@ -116,7 +125,7 @@ def test_audit_tables_are_append_only_for_everyone_but_the_owner(
 
 
 def test_the_auditor_reads_audit_and_appends_to_history_only(
-    migrated: AccessDb, engines: dict[str, sa.Engine]
+    migrated: AccessDb, engines: dict[str, sa.Connection]
 ) -> None:
     auditor = engines[migrated.roles.auditor]
     for table in AUDIT:
