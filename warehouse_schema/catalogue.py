@@ -142,6 +142,9 @@ def _read_yaml(name: str) -> dict[str, Any]:
 def _column(table: str, name: str, raw: dict[str, Any], vocab: dict[str, Any]) -> Column:
     where = f"{table}.{name}"
     required = ("type", "description", "source", "tier", "sensitivity", "purposes", "minimisation")
+    unknown = sorted(str(k) for k in raw if k not in (*required, "nullable", "derive"))
+    if unknown:  # usually a comma in an unquoted description that YAML split into keys
+        raise CatalogueError(f"{where}: unknown field(s) {unknown}: quote text containing commas")
     missing = [k for k in required if k not in raw]
     if missing:
         raise CatalogueError(f"{where}: catalogue entry lacks {', '.join(missing)}")
