@@ -153,7 +153,8 @@ def decide(
         WITH best AS (
             SELECT q.unique_id AS query_id, q.record_key, q.return_key, q.has_candidate,
                    q.forename IS NULL AND q.surname IS NULL AS nameless,
-                   b.person_id, b.probability, coalesce(b.linked_in_return, false) AS linked_in_return,
+                   b.person_id, b.probability, b.weight,
+                   coalesce(b.linked_in_return, false) AS linked_in_return,
                    coalesce(s.probability, 0.0) AS second
             FROM {queries} q
             LEFT JOIN {ranked} b ON b.query_id = q.unique_id AND b.rank = 1
@@ -179,7 +180,7 @@ def decide(
             SELECT query_id, count(*) OVER (PARTITION BY return_key, person_id) AS claims
             FROM first_pass WHERE outcome = 'link' AND return_key IS NOT NULL
         )
-        SELECT f.query_id, f.record_key, f.person_id, f.probability,
+        SELECT f.query_id, f.record_key, f.person_id, f.probability, f.weight,
                CASE WHEN c.claims > 1 THEN 'review' ELSE f.outcome END AS outcome,
                CASE WHEN c.claims > 1 THEN 'same_return'
                     WHEN f.outcome = 'review' THEN f.reason END AS reason

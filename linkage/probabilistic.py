@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 METHOD = "probabilistic"
 NO_MODEL = "fs-untrained"  # recorded on new persons made without any model (no candidate)
 REVIEW_PER_RECORD = 3
+WEIGHTS = "identity.link_weights"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class ProbabilisticLinker:
         )
         if scalar(con, "SELECT count(*) FROM fb_q") == 0:
             review.replace_pending(context.conn, *partition, _empty_reviews())
+            _record_weights(con, context, "", decided=False)
             return RESULT_SCHEMA.empty_table()
         cand.fetch_blocked(context.conn, con, "fb_q", partition, "fb_raw")
         _batch_rows(con, context)
@@ -137,6 +139,7 @@ class ProbabilisticLinker:
         version = model.version if model else NO_MODEL
         rows = _review_rows(con, context, version, self.config.thresholds.lower)
         review.replace_pending(context.conn, *partition, rows)
+        _record_weights(con, context, version)
         out = con.sql(
             f"""
             SELECT record_key, CASE WHEN outcome = 'link' THEN person_id END AS person_id,
@@ -264,6 +267,38 @@ def _one_to_one_inputs(con: duckdb.DuckDBPyConnection, context: LinkContext) -> 
         SELECT record_key, identity_digest, candidate_person_id FROM _fb_reviews_view
         WHERE status = 'rejected'
         """
+    )
+
+
+def _record_weights(
+    con: duckdb.DuckDBPyConnection, context: LinkContext, version: str, decided: bool = True
+) -> None:
+    """Records per decision and 1-bit weight bin (counts only) for the linkage report."""
+    from warehouse.load import replace_partition
+    from warehouse_schema.catalogue import load_catalogue
+
+    table = load_catalogue().table(WEIGHTS)
+    term = sql_str(context.term) if context.term else "CAST(NULL AS VARCHAR)"
+    counts = (
+        table.arrow_schema().empty_table()
+        if not decided
+        else con.sql(
+            f"""
+        SELECT {sql_str(context.feed)} AS feed, {sql_str(context.academic_year)} AS academic_year,
+               {term} AS term, {sql_str(context.load_id)} AS load_id,
+               {sql_str(version)} AS model_version, outcome,
+               CAST(floor(greatest(least(weight, 99), -99)) AS DOUBLE) AS weight_bin,
+               count(*) AS records
+        FROM fb_decision WHERE weight IS NOT NULL AND outcome IN ('link', 'review', 'new')
+        GROUP BY ALL ORDER BY outcome, weight_bin
+        """
+        ).to_arrow_table()
+    )
+    replace_partition(
+        context.conn,
+        table,
+        {"feed": context.feed, "academic_year": context.academic_year, "term": context.term},
+        counts,
     )
 
 

@@ -26,10 +26,6 @@ from linkage.review import counts as review_counts
 
 METHODS = ("upn", "former_upn", "uln", "probabilistic", "clerical", "unlinked")
 BIN = 1.0  # match weight bin width (bits)
-# log2 of the posterior odds, from the stored probability; float64 holds 1 - p down to
-# ~2^-52, so weights up to ~52 survive the round trip (1.0 exactly shows as 52).
-_P = "greatest(least({p}, 0.9999999999999998), 0.0000000000000002)"
-_WEIGHT = f"ln({_P} / (1 - {_P})) / ln(2)"
 
 
 @dataclass
@@ -66,30 +62,14 @@ def figures(conn: sa.Connection) -> LinkageFigures:
         }
         for r in rows
     ]
-    weight = _WEIGHT.format(p="match_probability")
-    linked = conn.execute(
+    decided = conn.execute(
         sa.text(
-            f"""
-            SELECT CASE WHEN link_method = 'clerical' THEN 'clerical'
-                        WHEN new_person THEN 'new person' ELSE 'linked' END AS outcome,
-                   {BIN} * floor(({weight}) / {BIN}) AS bin_low, count(*)
-            FROM identity.record_identity
-            WHERE link_method IN ('probabilistic', 'clerical') AND match_probability > 0
-            GROUP BY 1, 2
-            """
+            "SELECT CASE outcome WHEN 'link' THEN 'linked' WHEN 'new' THEN 'new person' "
+            "ELSE 'sent to review' END, weight_bin, sum(records) "
+            "FROM identity.link_weights GROUP BY 1, 2"
         )
     ).fetchall()
-    pending = conn.execute(
-        sa.text(
-            f"""
-            SELECT 'in review' AS outcome, {BIN} * floor(({weight}) / {BIN}) AS bin_low, count(*)
-            FROM identity.clerical_review WHERE status = 'pending' GROUP BY 1, 2
-            """
-        )
-    ).fetchall()
-    out.weights = [
-        {"outcome": r[0], "bin_low": float(r[1]), "n": int(r[2])} for r in [*linked, *pending]
-    ]
+    out.weights = [{"outcome": r[0], "bin_low": float(r[1]), "n": int(r[2])} for r in decided]
     out.no_candidate = int(
         conn.execute(
             sa.text(
@@ -159,8 +139,8 @@ def _histogram_spec(weights: list[dict[str, Any]]) -> dict[str, Any]:
     chart.set_width_height(width=640, height=260)
     spec = chart.chart_dict
     spec["title"] = {
-        "text": "Match weights of fallback decisions",
-        "subtitle": "best candidate per record; weight = log2 of the posterior odds",
+        "text": "Match weights of the fallback's decisions",
+        "subtitle": "each record's best candidate: log2 of its posterior odds, as linked afresh",
     }
     spec["encoding"]["color"] = {"field": "outcome", "type": "nominal"}
     spec["encoding"]["tooltip"].insert(0, {"field": "outcome", "type": "nominal"})
@@ -217,7 +197,7 @@ td span {{ display: block; color: #777; font-size: 0.8em; }}
 <p class=note>Generated {generated} from the identity store (counts only: no identifier appears here).
 Every record is linked by UPN, former UPN or ULN where one is usable, otherwise by the
 probabilistic (Fellegi-Sunter) fallback, or by a reviewer (clerical); unlinked records are
-waiting for review or for a model. {model_line}. Thresholds: link at or above
+waiting for a review, or carry too little to link (no usable identifier, no name). {model_line}. Thresholds: link at or above
 {thresholds.upper}, new person below {thresholds.lower}, review between
 (and when the runner-up is within {thresholds.margin}).</p>
 <h2>Link rates by feed</h2>{feeds}
