@@ -3,8 +3,8 @@
 Each load measures its own partition into the quality store; this DAG catches up any
 partition that ran without being measured (e.g. one blocked at validation) and writes
 the static site. It calls the same function as `npd dashboard build`; nothing here
-but wiring. Triggered by hand for now (schedule=None); it is to run on the feeds'
-load assets once those are wired up.
+but wiring. It runs whenever any feed's load updates its asset (npd.airflow_tasks),
+and may still be triggered by hand.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import datetime as dt
 
 from airflow.sdk import dag, task
 
+from npd.airflow_tasks import any_partition_loaded
+
 
 @dag(
     dag_id="npd_dashboard",
     description="Measure unmeasured partitions and rebuild the data-quality dashboard",
-    schedule=None,
+    schedule=any_partition_loaded(),
     start_date=dt.datetime(2020, 9, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,

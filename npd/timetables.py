@@ -92,12 +92,13 @@ class ReferenceDayTimetable(Timetable):
         elif restriction.earliest is None:
             return None
         else:
-            start = restriction.earliest
-            if not restriction.catchup:
-                start = max(start, DateTime.now(UTC).start_of("day"))
             # A start time after midnight has missed that day's run.
-            inclusive = start.time() == dt.time(0)
-            day = self.next_day(start.date(), inclusive=inclusive)
+            start = restriction.earliest
+            day = self.next_day(start.date(), inclusive=start.time() == dt.time(0))
+        if not restriction.catchup:
+            # Without catchup, missed reference days are not run one by one: only the latest
+            # (operators load the others with `airflow backfill create` or `npd backfill`).
+            day = max(day, self.last_day(DateTime.now(UTC).date()))
         if restriction.latest is not None and _midnight(day) > restriction.latest:
             return None
         return self._run(day)

@@ -24,7 +24,11 @@ def test_the_dashboard_dag_imports_and_serialises() -> None:
     dag = bag.dags["npd_dashboard"]
     back = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     assert [t.task_id for t in back.tasks] == ["build_dashboard"]
-    assert type(dag.timetable).__name__ == "NullTimetable"  # triggered, not scheduled yet
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"  # runs after any load
+    assert {a.name for _, a in back.timetable.asset_condition.iter_assets()} >= {
+        "npd_school_census_loaded",
+        "npd_ks2_loaded",
+    }
 
 
 def test_the_dag_file_imports_only_cheap_modules() -> None:

@@ -59,15 +59,27 @@ def test_a_start_after_midnight_misses_that_day_and_the_end_date_stops_runs() ->
     assert runs[0].run_after.date() == dt.date(2024, 2, 1)  # the lag delays the run, not its date
 
 
-def test_without_catchup_the_first_run_is_the_next_census_day_from_today() -> None:
+def test_without_catchup_missed_census_days_are_not_run_one_by_one() -> None:
+    from pendulum import instance
+
     from npd.timetables import ReferenceDayTimetable
 
-    (run,) = _runs(
-        ReferenceDayTimetable("census_days"), dt.datetime(2015, 9, 1, tzinfo=UTC), None, 1, False
-    )
+    tt = ReferenceDayTimetable("census_days")
     today = dt.datetime.now(UTC).date()
-    assert run.logical_date.date() >= today
-    assert run.logical_date.date() - today < dt.timedelta(days=140)
+    latest = tt.last_day(today)
+    (first,) = _runs(tt, dt.datetime(2015, 9, 1, tzinfo=UTC), None, 1, catchup=False)
+    assert first.logical_date.date() == latest  # only the latest missed day, then the next
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    after_backfill = tt.next_dagrun_info(
+        last_automated_data_interval=DataInterval.exact(
+            instance(dt.datetime(2022, 10, 6, tzinfo=UTC))
+        ),
+        restriction=TimeRestriction(instance(dt.datetime(2015, 9, 1, tzinfo=UTC)), None, False),
+    )
+    assert after_backfill.logical_date.date() == latest
+    (caught_up,) = _runs(tt, dt.datetime(2015, 9, 1, tzinfo=UTC), None, 1, catchup=True)
+    assert caught_up.logical_date.date() == dt.date(2015, 10, 1)  # with catchup, every day
 
 
 def test_a_manual_run_stands_for_the_latest_census_day() -> None:
