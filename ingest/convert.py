@@ -36,12 +36,13 @@ class TypedColumn:
     expr: str
 
 
-def _reason(fld: FieldSpec, condition: str, problem: str, raw: str) -> str:
-    """SQL for a reason string, emitted only where condition holds."""
+def _reason(fld: FieldSpec, condition: str, problem: str, raw: str | None) -> str:
+    """SQL for a reason string, emitted only where condition holds. The value is quoted only
+    for fields that cannot identify a child, and only where there is a value (raw given)."""
     text = f"{sql_literal(fld.source + ': ' + problem)}"
-    if fld.shows_value:
+    if raw is not None and fld.shows_value:
         text = f"{text} || ' (value ' || left({raw}, 40) || ')'"
-    else:
+    elif raw is not None:
         text = f"{text} || ' (value withheld)'"
     return f"CASE WHEN {condition} THEN {text} END"
 
@@ -141,7 +142,7 @@ def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
         if failed:
             reasons.append(_reason(fld, failed, _problem(fld), raw))
         if fld.required:
-            reasons.append(_reason(fld, f"{raw} IS NULL", "required value missing", raw))
+            reasons.append(_reason(fld, f"{raw} IS NULL", "required value missing", None))
     return TypedSelect(cleaned=cleaned, columns=columns, reasons=reasons, raw_names=raw_names)
 
 

@@ -198,3 +198,14 @@ def test_a_row_with_too_few_fields_is_quarantined_with_its_raw_line(
         f"SELECT _source_row FROM '{PARTITION.staging_dir(settings)}/tables/pupilonroll.parquet' ORDER BY 1"
     ).fetchall()
     assert [r[0] for r in staged_rows] == [2, 4, 5, 6, 7]
+
+
+def test_a_missing_required_value_is_quarantined_for_every_kind_of_field(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    rows[1][header.index("sex")] = ""  # shows its value when wrong: there is none to show
+    rows[3][header.index("dob")] = " "  # identifying: never shown
+    _write(_return_file(settings), header, rows)
+    account = _account(stage(settings, PARTITION))
+    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 2, 2)
+    reasons = {(q[1], q[2]) for q in _quarantine(settings)}
+    assert reasons == {(3, "sex: required value missing"), (5, "dob: required value missing")}

@@ -62,12 +62,6 @@ def test_cin_sex_follows_the_years_element_and_codes(
     assert [s for (s,) in sexes] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest/convert.py (not this feed's file): a 'required value missing' reason for a "
-    "field that may show its value is built as text || left(NULL) and comes out NULL, so a "
-    "row missing a required non-identifying value is staged; remove this mark once fixed",
-)
 def test_the_old_cin_element_in_a_new_year_is_reported_not_guessed(settings: Settings) -> None:
     partition = _cin_return(settings, "2024/25", ["<GenderCurrent>1</GenderCurrent>"])
     report = stage(settings, partition)
