@@ -32,6 +32,9 @@ from warehouse_schema.catalogue import conform, load_catalogue
 TABLE = "identity.clerical_review"
 PENDING, ACCEPTED, REJECTED = "pending", "accepted", "rejected"
 CLERICAL = "clerical"
+# A record that now carries an identifier the index knows is linked by it: a decision was
+# made for the record without one, so it gives way.
+IDENTIFIED = "('upn', 'former_upn', 'uln')"
 
 
 class ReviewError(ValueError):
@@ -110,8 +113,9 @@ def apply_decisions(
 
     Accepted: the record is linked to the candidate (method clerical). Every candidate
     rejected and none pending: the record is a new person (method clerical), unless the
-    linker has since placed it on a person nobody rejected. Runs after a fresh link and
-    after a replay alike, so decisions made since the partition was last linked take effect.
+    linker has since placed it on a person nobody rejected. A record that now carries a
+    usable identifier keeps the identifier's link. Runs after a fresh link and after a
+    replay alike, so decisions made since the partition was last linked take effect.
     """
     reviews = partition_reviews(conn, feed, year, term)
     if reviews.num_rows == 0 or not any(s != PENDING for s in reviews.column("status").to_pylist()):
@@ -149,7 +153,8 @@ def apply_decisions(
         con,
         f"""
         SELECT count(*) FROM {assigned} a JOIN _accepted x USING (record_key)
-        WHERE a.link_method <> '{CLERICAL}' OR a.person_id IS DISTINCT FROM x.person_id
+        WHERE a.link_method NOT IN {IDENTIFIED}
+          AND (a.link_method <> '{CLERICAL}' OR a.person_id IS DISTINCT FROM x.person_id)
         """,
     )
     con.execute(
@@ -157,7 +162,8 @@ def apply_decisions(
         UPDATE {assigned} AS a SET person_id = x.person_id, link_method = '{CLERICAL}',
                match_probability = x.match_probability, model_version = x.model_version,
                new_person = false
-        FROM _accepted x WHERE a.record_key = x.record_key
+        FROM _accepted x
+        WHERE a.record_key = x.record_key AND a.link_method NOT IN {IDENTIFIED}
         """
     )
     # Rejected on every candidate: a new person, unless placed since on someone not rejected.
@@ -166,7 +172,7 @@ def apply_decisions(
         CREATE OR REPLACE TEMP TABLE _to_new AS
         SELECT a.record_key, a.person_id, a.new_person, x.match_probability, x.model_version
         FROM {assigned} a JOIN _rejected x USING (record_key)
-        WHERE a.link_method <> '{CLERICAL}'
+        WHERE a.link_method <> '{CLERICAL}' AND a.link_method NOT IN {IDENTIFIED}
           AND (a.person_id IS NULL OR a.new_person OR list_contains(x.persons, a.person_id))
         """
     )

@@ -167,6 +167,19 @@ def test_a_decision_does_not_follow_its_line_to_another_child(
     assert linked[-2]["person_id"] != person[0]
 
 
+def test_an_identifier_in_a_corrected_file_wins_over_a_decision(
+    settings: Settings, trained: Trained, spring
+) -> None:
+    rows, person = spring
+    queued = _queued(settings)
+    with _conn(settings) as conn:
+        review.decide(conn, [queued[person[1]]], review.ACCEPTED, "tester")
+    # The corrected return gives the second row of child 1 a UPN: the UPN of child 7.
+    corrected = [*rows[:-1], {**rows[-1], "upn": rows[7]["upn"]}]
+    _, linked = _link(settings, trained, corrected, "spring", "load-spring-corrected")
+    assert (linked[-1]["link_method"], linked[-1]["person_id"]) == ("upn", person[7])
+
+
 def test_review_commands_list_accept_and_apply(settings: Settings, spring) -> None:
     from npd.cli import app
 
