@@ -16,6 +16,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from airflow.providers.openlineage.extractors.base import BaseExtractor, OperatorLineage
+
 from npd.config import Settings
 from npd.partition import Partition
 
@@ -78,13 +80,7 @@ def step_datasets(
     raise ValueError(f"unknown step {step!r}")
 
 
-try:
-    from airflow.providers.openlineage.extractors.base import BaseExtractor, OperatorLineage
-except ImportError:  # the provider is optional outside Airflow
-    BaseExtractor = object  # type: ignore[assignment,misc]
-
-
-class StepExtractor(BaseExtractor):  # type: ignore[misc,valid-type]
+class StepExtractor(BaseExtractor):
     """OpenLineage extractor for the pipeline's @task steps (other @tasks get nothing from
     here, so the provider falls back to their hook lineage and inlets/outlets)."""
 

@@ -88,14 +88,13 @@ def backfill(
         _refuse(str(exc).strip("'\""), 2)
     with _progress(console) as progress:
         bar = progress.add_task("Backfill", total=len(partitions))
+        started: list[str] = []
 
         def on_partition(partition) -> None:
-            progress.update(bar, description=partition.label)
-            if on_partition.seen:
+            if started:  # the previous partition is done
                 progress.advance(bar)
-            on_partition.seen = True
-
-        on_partition.seen = False
+            started.append(partition.key)
+            progress.update(bar, description=partition.label)
 
         def on_step(partition, step: str) -> None:
             progress.update(bar, description=f"{partition.label}: {step}")
@@ -136,7 +135,7 @@ def _summary(console, results) -> None:
             r.partition.label.removeprefix(r.partition.feed).strip(),
             f"[{STYLE.get(r.status, '')}]{r.status}[/]",
             f"{sum(loaded.values()):,}" if loaded else "",
-            "" if r.status == "loaded" else (r.message or ""),
+            {"loaded": "", "skipped": "inputs unchanged"}.get(r.status, r.message or ""),
         )
     console.print(table)
 
@@ -203,7 +202,7 @@ def manifest(feed: Annotated[str | None, typer.Option(help="Only this feed")] = 
 
     rows = [r for r in latest(Settings.from_env()) if feed is None or r["feed"] == feed]
     table = Table(title="Load manifest")
-    for name in ("feed", "period", "outcome", "files", "MB", "load id", "held", "code", "model"):
+    for name in ("feed", "period", "outcome", "files", "MB", "inputs", "held", "code", "model"):
         table.add_column(name)
     for r in rows:
         period = r["academic_year"] + (f" {r['term']}" if r["term"] else "")
@@ -214,7 +213,7 @@ def manifest(feed: Annotated[str | None, typer.Option(help="Only this feed")] = 
             f"[{STYLE.get(r['outcome'], '')}]{outcome}[/]",
             str(r["input_files"]),
             f"{(r['input_bytes'] or 0) / 1e6:.1f}",
-            r["load_id"] or "",
+            (r["load_id"] or "").rsplit("-", 1)[-1],  # the digest of the files' checksums
             "yes" if r["held"] else "no",
             r["code_version"] or "",
             r["model_version"] or "",
