@@ -45,6 +45,10 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         years=[AcademicYear(2024)],
     )
     env = {**os.environ, **FALLBACK, "NPD_HOME": str(home), "NPD_PSEUDONYM_KEY": "7a" * 32}
+    # Its own metadata database: other DAG tests in the session publish the same asset.
+    env["AIRFLOW_HOME"] = str(root / "airflow")
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{root}/airflow/airflow.db"
+    (root / "airflow").mkdir()
     for var in ("NPD_LANDING_DIR", "NPD_WAREHOUSE_URL", "NPD_IDENTITY_URL"):
         env.pop(var, None)
     env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
