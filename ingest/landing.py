@@ -6,10 +6,12 @@ Both the generator and the parsers build paths here, so the layout has one defin
     landing/<year>/<feed>/<feed>_<year>.csv                          annual key stage files
     landing/<year>/<feed>/LA<nnn>/<table>.csv                        annual LA returns as CSV tables (SSDA903)
     landing/<year>/<feed>/LA<nnn>/<feed>_<year>_LA<nnn>.xml          annual LA returns as XML (CIN census, SSDA903)
+    landing/<year>/ilr/<UKPRN>/ILR-<UKPRN>-<yyyy>-<yyyymmdd>-<hhmmss>-<nn>.xml   ILR, one return per provider
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -58,6 +60,26 @@ def la_return_table_path(
 def la_return_xml_path(landing: Path, feed: str, year: AcademicYear, la_code: int) -> Path:
     """An LA return sent as one XML file."""
     return la_return_dir(landing, feed, year, la_code) / f"{feed}_{year.slug}_LA{la_code:03d}.xml"
+
+
+def provider_return_dir(landing: Path, feed: str, year: AcademicYear, ukprn: int) -> Path:
+    """One provider's return for a feed sent per provider (the ILR), named by its UKPRN."""
+    return period_dir(landing, feed, year) / f"{ukprn:08d}"
+
+
+def ilr_file_name(ukprn: int, year: AcademicYear, prepared: dt.datetime, serial: int) -> str:
+    """The ESFA's ILR file name: ILR-<UKPRN>-<yyyy>-<yyyymmdd>-<hhmmss>-<nn>.xml, where yyyy
+    is the collection year (2425 for 2024/25) and nn the provider's serial number."""
+    code = f"{year.start % 100:02d}{(year.start + 1) % 100:02d}"
+    return f"ILR-{ukprn:08d}-{code}-{prepared:%Y%m%d-%H%M%S}-{serial:02d}.xml"
+
+
+def ilr_file_path(
+    landing: Path, year: AcademicYear, ukprn: int, prepared: dt.datetime, serial: int
+) -> Path:
+    return provider_return_dir(landing, "ilr", year, ukprn) / ilr_file_name(
+        ukprn, year, prepared, serial
+    )
 
 
 def la_of_return(return_dir: Path) -> int | None:

@@ -86,7 +86,7 @@ def mapping(name: str) -> dict[str, str]:
         for main, extended in raw["ethnicity_extended"].items():
             out.update({c: main for c in extended})
         return out
-    if name in ("ethnic_group_major", "language_group_major"):
+    if name in ("ethnic_group_major", "language_group_major", "ilr_ethnic_group_major"):
         return {code: group for group, codes in raw[name].items() for code in codes}
     if name.startswith("sex:"):
         return {str(k): str(v) for k, v in raw["sex_schemes"][name.split(":", 1)[1]].items()}

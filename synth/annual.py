@@ -18,6 +18,7 @@ ANNUAL_WRITERS: tuple[str, ...] = (
     "synth.ks5",
     "synth.cin",
     "synth.ssda903",
+    "synth.ilr",
 )
 
 

@@ -47,6 +47,7 @@ class SynthSummary:
         for path, rows in self.files.items():
             name = Path(path).stem
             table = name.split("_", 2)[-1] if name[:4].isdigit() else name.split("_")[0]
+            table = "ilr" if name.startswith("ILR-") else table
             out[table] += rows
         return dict(sorted(out.items()))
 
