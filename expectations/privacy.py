@@ -37,6 +37,8 @@ IDENTIFYING_COLUMNS: Final[frozenset[str]] = frozenset(
         "former_surname",
         "dob",
         "postcode",
+        "postcode_prior",
+        "learn_ref",
         "candidate_number",
         "native_id",
         "pupil_on_roll_id",
