@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "npd.commands.linkage",  # linkage model training and the linkage report
     "npd.commands.bench_linkage",  # npd bench linkage
     "npd.commands.bench_pipeline",  # npd bench pipeline
+    "npd.commands.bench_ilr",  # npd bench ilr
 )
 
 
