@@ -63,6 +63,9 @@ class StageFigure:
     stage: str
     rows: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = (
+        0.0  # all threads of the process: steadier than wall time on a busy machine
+    )
     peak_rss: int = 0
     partitions: int = 0
 
@@ -79,6 +82,9 @@ class BenchResult:
     started: str
     stages: dict[str, StageFigure] = field(default_factory=dict)
     statuses: dict[str, str] = field(default_factory=dict)  # partition -> loaded/blocked/failed
+    by_feed: dict[str, dict[str, StageFigure]] = field(
+        default_factory=dict
+    )  # feed -> stage -> figure
     machine: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,6 +102,12 @@ class BenchResult:
                 k: {**asdict(v), "rows_per_second": v.rows_per_second}
                 for k, v in self.stages.items()
             },
+            "by_feed": {
+                feed: {
+                    k: {**asdict(v), "rows_per_second": v.rows_per_second} for k, v in st.items()
+                }
+                for feed, st in self.by_feed.items()
+            },
             "pipeline_seconds": self.pipeline_seconds,
             "peak_rss": self.peak_rss,
         }
@@ -106,10 +118,11 @@ def _measured(
     result: BenchResult, stage: str, rows: Callable[[], int] | None = None
 ) -> Iterator[StageFigure]:
     figure = result.stages.setdefault(stage, StageFigure(stage))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with PeakSampler() as sampler:
         yield figure
     figure.seconds += time.perf_counter() - started
+    figure.cpu_seconds += time.process_time() - cpu
     figure.peak_rss = max(figure.peak_rss, sampler.peak)
 
 
@@ -165,8 +178,10 @@ def run_benchmark(
         figure.rows = sum(summary.files.values())
     for partition in demo_partitions([year]):
         status = "loaded"
+        feed = result.by_feed.setdefault(partition.feed, {})
         for name, step in STEPS.items():
             say(f"{partition.label}: {name}")
+            started, cpu = time.perf_counter(), time.process_time()
             with _measured(result, name) as figure:
                 try:
                     out = step(partition, settings)
@@ -175,6 +190,11 @@ def run_benchmark(
                     break
                 figure.rows += _step_rows(name, out)
                 figure.partitions += 1
+            part = feed.setdefault(name, StageFigure(name))
+            part.rows += _step_rows(name, out)
+            part.seconds += time.perf_counter() - started
+            part.cpu_seconds += time.process_time() - cpu
+            part.partitions += 1
         result.statuses[partition.label] = status
     return result
 
@@ -200,7 +220,7 @@ def render(results: list[BenchResult], console=None) -> None:
             title_justify="left",
             header_style="bold",
         )
-        for col in ("Stage", "Rows", "Seconds", "Rows/s", "Peak RSS"):
+        for col in ("Stage", "Rows", "Seconds", "CPU s", "Rows/s", "Peak RSS"):
             table.add_column(col, justify="left" if col == "Stage" else "right")
         for name in STAGES:
             f = result.stages.get(name)
@@ -210,6 +230,7 @@ def render(results: list[BenchResult], console=None) -> None:
                 name,
                 f"{f.rows:,}",
                 f"{f.seconds:,.1f}",
+                f"{f.cpu_seconds:,.1f}",
                 f"{f.rows_per_second:,.0f}",
                 f"{f.peak_rss / 2**30:,.2f} GB",
             )
@@ -217,15 +238,33 @@ def render(results: list[BenchResult], console=None) -> None:
             "[bold]pipeline (without generate)[/bold]",
             "",
             f"{result.pipeline_seconds:,.1f}",
+            f"{sum(f.cpu_seconds for n, f in result.stages.items() if n != 'generate'):,.1f}",
             "",
             f"{result.peak_rss / 2**30:,.2f} GB",
         )
         console.print(table)
+        console.print(_feed_table(result))
         failed = {p: s for p, s in result.statuses.items() if s != "loaded"}
         console.print(
             f"{len(result.statuses) - len(failed)} of {len(result.statuses)} partitions loaded"
             + (f"; not loaded: {failed}" if failed else "")
         )
+
+
+def _feed_table(result: BenchResult):
+    """Seconds per feed and stage: where the time goes, so the bottleneck has a name."""
+    from rich.table import Table
+
+    table = Table(title="Seconds by feed (rows staged)", title_justify="left", header_style="bold")
+    table.add_column("Feed")
+    table.add_column("Rows staged", justify="right")
+    for name in STAGES[1:]:
+        table.add_column(name, justify="right")
+    for feed, stages in result.by_feed.items():
+        staged = stages.get("stage")
+        cells = [f"{stages[n].seconds:,.1f}" if n in stages else "-" for n in STAGES[1:]]
+        table.add_row(feed, f"{staged.rows:,}" if staged else "-", *cells)
+    return table
 
 
 def render_scaling(results: list[BenchResult], console=None) -> None:

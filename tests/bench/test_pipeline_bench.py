@@ -53,3 +53,7 @@ def test_bench_pipeline_command_prints_and_writes_figures(tmp_path: Path) -> Non
     assert figures["stages"]["stage"]["rows"] > figures["stages"]["load"]["rows"] > 0
     assert all(s == "loaded" for s in figures["statuses"].values()), figures["statuses"]
     assert figures["peak_rss"] > 0 and figures["pipeline_seconds"] > 0
+    assert figures["stages"]["stage"]["cpu_seconds"] > 0
+    census = figures["by_feed"]["school_census"]
+    assert census["stage"]["partitions"] == 3 and census["load"]["rows"] > 0
+    assert "Seconds by feed" in out.stdout
