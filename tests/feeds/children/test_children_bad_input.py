@@ -16,6 +16,7 @@ from npd import steps
 from npd.config import Settings
 from npd.partition import Partition
 from tests.feeds.children.conftest import land
+from tests.feeds.xml_helpers import balanced_account, quarantine_rows
 
 CIN_YEAR = "2021/22"
 CIN_FILE = "fake_CIN_data.xml"
@@ -31,17 +32,8 @@ def _fixture(shared_fixtures: Path) -> bytes:
     return (shared_fixtures / "cin_census" / CIN_FILE).read_bytes()
 
 
-def _quarantine(settings: Settings, partition: Partition) -> list[tuple]:
-    path = partition.staging_dir(settings) / "quarantine.parquet"
-    return duckdb.sql(
-        f"SELECT source_table, _source_row, reason, raw FROM '{path}' ORDER BY 1, 2"
-    ).fetchall()
-
-
-def _account(report, table: str):
-    (account,) = [f for f in report.files if f.table == table]
-    assert account.balanced, account
-    return account
+_quarantine = quarantine_rows
+_account = balanced_account
 
 
 def test_truncated_xml_keeps_every_complete_child_and_blocks(
