@@ -170,3 +170,57 @@ def test_no_learner_identifier_reaches_the_summary_or_reports(ilr_env: IlrRun) -
     text = "\n".join(texts)
     reached = sorted(i for i in identifiers if i in text)
     assert not reached, f"an identifier reached the summary or a report ({len(reached)})"
+
+
+@pytest.mark.parametrize(
+    ("plant", "rule", "blocks"),
+    [
+        ("bad_check", "ULN check digit, systemic", True),
+        ("reversed_end", "LearnActEndDate_01, systemic", True),
+        ("few_bad_checks", "ULN_04 ULN check digit", False),
+        (
+            "next_year_header",
+            "Header CollectionDetails: Collection ILR, Year of the partition",
+            True,
+        ),
+    ],
+)
+def test_the_suite_flags_planted_defects(
+    ilr_run: IlrRun, settings, plant: str, rule: str, blocks: bool
+) -> None:
+    """Defects planted in a generated file: a systemic fault blocks, a keying slip warns."""
+    import json
+
+    from ingest.errors import PartitionBlocked
+    from npd import steps
+    from tests.feeds.ilr.conftest import land_ilr
+
+    year = YEARS[-1]
+    path = max(ilr_run.files(year), key=lambda p: p.stat().st_size)
+    text = path.read_text(encoding="utf-8")
+
+    def wrong_check(m: re.Match) -> str:
+        uln = m.group(1)
+        return f"<ULN>{uln[:9]}{(int(uln[9]) + 1) % 10}</ULN>"
+
+    if plant == "bad_check":
+        text = re.sub(r"<ULN>([1-8][0-9]{9})</ULN>", wrong_check, text)
+    elif plant == "few_bad_checks":
+        text = re.sub(r"<ULN>([1-8][0-9]{9})</ULN>", wrong_check, text, count=3)
+    elif plant == "reversed_end":
+        text = re.sub(
+            r"<LearnStartDate>(\d{4})-", lambda m: f"<LearnStartDate>{int(m.group(1)) + 3}-", text
+        )
+    else:
+        text = text.replace("<Year>2425</Year>", "<Year>2526</Year>")
+    land_ilr(settings, year, path, text.encode("utf-8"))
+    partition = Partition("ilr", year)
+    steps.stage(partition, settings)
+    if blocks:
+        with pytest.raises(PartitionBlocked, match=re.escape(rule)):
+            steps.validate(partition, settings)
+        return
+    summary = steps.validate(partition, settings)
+    assert summary["success"] and summary["warnings"] >= 1
+    failed = json.loads((partition.staging_dir(settings) / "validation.json").read_text())
+    assert rule in json.dumps(failed)
