@@ -134,8 +134,12 @@ def write_files(
     writers = annual_writers()
     per_period = len(pop.las) * len(census.TABLES) + 1
     las = [la.code for la in pop.las]
-    annual = sum(  # per-LA returns (CIN, SSDA903) say how many files they write
-        len(w.landing_files(landing_dir, y, las)) if hasattr(w, "landing_files") else 1
+    annual = sum(  # per-LA or per-provider returns (CIN, SSDA903, ILR) say how many files
+        w.file_count(ctx, y)
+        if hasattr(w, "file_count")
+        else len(w.landing_files(landing_dir, y, las))
+        if hasattr(w, "landing_files")
+        else 1
         for w in writers
         for y in years
     )

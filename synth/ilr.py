@@ -283,16 +283,27 @@ def _aims(rng, kind: np.ndarray, first: np.ndarray, years) -> dict[str, np.ndarr
     }
 
 
+def _active(prog: Programmes, year: AcademicYear) -> tuple[np.ndarray, np.ndarray]:
+    """Aims in learning at some time in the ILR year (1 August to 31 July), and their learners."""
+    ys, ye = _day(dt.date(year.start, 8, 1)), _day(dt.date(year.start + 1, 7, 31))
+    aims = np.flatnonzero((prog.start <= ye) & (prog.end >= ys))
+    return aims, np.unique(prog.aim_owner[aims])
+
+
+def file_count(ctx: WriteContext, year: AcademicYear) -> int:
+    """How many returns write_year writes for a year: one per provider with learners."""
+    prog = programmes(ctx)
+    return int(np.unique(prog.provider[_active(prog, year)[1]]).size)
+
+
 def write_year(
     ctx: WriteContext, year: AcademicYear, plants: list[Plant], on_file
 ) -> tuple[pa.Table, list[dict]]:
     """Write every provider's ILR return for one year; returns (truth rows, planted cells)."""
     pop, prog = ctx.pop, programmes(ctx)
     rng = stream(pop.seed, FEED, year.start)
-    ys, ye = _day(dt.date(year.start, 8, 1)), _day(dt.date(year.start + 1, 7, 31))
-    active = (prog.start <= ye) & (prog.end >= ys)
-    aims = np.flatnonzero(active)
-    learner = np.unique(prog.aim_owner[aims])
+    ye = _day(dt.date(year.start + 1, 7, 31))
+    aims, learner = _active(prog, year)
     ukprns = providers(pop)
     order = np.lexsort(
         (scramble(prog.key[learner].astype(np.uint64), 40, pop.seed + 26), prog.provider[learner])
