@@ -161,6 +161,7 @@ def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:
                DATE '{end.isoformat()}' AS year_end,
                {la_from_return("c")} AS la_code,
                c.child_id,
+               c.child_id AS la_child_id,  -- the linkage key's name in every feed (CIN: LAchildID)
                h._source_row IS NOT NULL AS header_present,
                CASE WHEN h.upn_status = 'unknown_code' THEN NULL ELSE h.upn END AS upn,
                coalesce(h.upn_status, 'missing') AS upn_status,

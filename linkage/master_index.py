@@ -1,9 +1,22 @@
-"""The pupil master index and deterministic linkage: UPN, then former UPN, then ULN.
+"""The pupil master index and deterministic linkage: UPN, then former UPN, then ULN,
+then the local authority's own child id.
 
 Person ids are allocated once and kept in the identity store with every
 identifier seen for the person, so they are stable across terms, years and
 reruns. New persons in a batch are numbered in identifier order, so the same
 inputs in the same order always give the same ids.
+
+The children's social care returns (SSDA903, CIN census) carry the LA's child id
+(`la_child_id`), one id per child across both returns and across years, but unique only
+within its LA: the key is `<la_code>:<id>` (id_type LA_CHILD). The CIN census has no names
+and no address, so a child there with a UN code instead of a UPN has nothing else the
+index could match. A record without a person after UPN, former UPN and ULN whose LA child
+key the index holds links to that person (method `la_child_id`); every record that gets a
+person by any method teaches the index its key, so the child's next UN-coded record links.
+A key never creates a person: a child known to social care only by a UN code would become
+a person the school census could not find (the census comes first each year and makes a
+person for the child's UPN when they start school, so the two would split); such records
+stay unlinked and counted, for the fallback and review.
 
 The work runs in a local DuckDB; the identity store (DuckDB or PostgreSQL, by
 URL) is only asked for the identifiers this batch carries and told what is new.
@@ -29,6 +42,7 @@ from warehouse.load import append, replace_partition
 from warehouse_schema.catalogue import load_catalogue
 
 MODEL_VERSION = "deterministic-1"
+LA_CHILD_VERSION = "la-child-1"  # the rule that links by the LA's child id
 USABLE_UPN = "('valid', 'temporary')"
 LINKED = "linked.parquet"
 KNOWN_SCHEMA = pa.schema(
@@ -79,13 +93,21 @@ def _prepare(con: duckdb.DuckDBPyConnection, records: Path) -> None:
     former_status = "former_upn_status" if _has(con, "src", "former_upn_status") else "'missing'"
     uln = "uln" if _has(con, "src", "uln") else "CAST(NULL AS VARCHAR)"
     uln_valid = "uln_valid" if _has(con, "src", "uln_valid") else "false"
+    # The LA child key: only unique within the LA, so the LA code is part of it.
+    la_key = (
+        "CASE WHEN TRY_CAST(la_code AS INTEGER) IS NOT NULL AND nullif(trim(la_child_id), '') "
+        "IS NOT NULL THEN CAST(TRY_CAST(la_code AS INTEGER) AS VARCHAR) || ':' || trim(la_child_id) END"
+        if _has(con, "src", "la_child_id") and _has(con, "src", "la_code")
+        else "CAST(NULL AS VARCHAR)"
+    )
     con.execute(
         f"""
         CREATE TABLE ids AS
         SELECT record_key,
                CASE WHEN {upn_status} IN {USABLE_UPN} THEN {upn} END AS upn_key,
                CASE WHEN {former_status} IN {USABLE_UPN} THEN {former} END AS former_key,
-               CASE WHEN coalesce({uln_valid}, false) THEN {uln} END AS uln_key
+               CASE WHEN coalesce({uln_valid}, false) THEN {uln} END AS uln_key,
+               {la_key} AS la_key
         FROM src
         """
     )
@@ -95,21 +117,25 @@ def _prepare(con: duckdb.DuckDBPyConnection, records: Path) -> None:
         SELECT DISTINCT 'UPN' AS id_type, upn_key AS id_value FROM ids WHERE upn_key IS NOT NULL
         UNION SELECT DISTINCT 'UPN', former_key FROM ids WHERE former_key IS NOT NULL
         UNION SELECT DISTINCT 'ULN', uln_key FROM ids WHERE uln_key IS NOT NULL
+        UNION SELECT DISTINCT 'LA_CHILD', la_key FROM ids WHERE la_key IS NOT NULL
         """
     )
 
 
 def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
-    """Known persons first (UPN, former UPN, ULN), then one new person per unseen identifier."""
+    """Known persons first (UPN, former UPN, ULN), then one new person per unseen identifier,
+    then, for a record with none of these, the person its LA child key belongs to (never a
+    new person: see the module docstring)."""
     con.execute(
         """
         CREATE TABLE known_links AS
         SELECT i.record_key, u.person_id AS upn_pid, f.person_id AS former_pid, l.person_id AS uln_pid,
-               i.upn_key, i.former_key, i.uln_key
+               c.person_id AS la_pid, i.upn_key, i.former_key, i.uln_key
         FROM ids i
         LEFT JOIN known u ON u.id_type = 'UPN' AND u.id_value = i.upn_key
         LEFT JOIN known f ON f.id_type = 'UPN' AND f.id_value = i.former_key
         LEFT JOIN known l ON l.id_type = 'ULN' AND l.id_value = i.uln_key
+        LEFT JOIN known c ON c.id_type = 'LA_CHILD' AND c.id_value = i.la_key
         """
     )
     con.execute(
@@ -127,26 +153,30 @@ def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
         )
         """
     )
+    identified = "coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL"
+    by_la = f"NOT ({identified}) AND k.la_pid IS NOT NULL"
     con.execute(
         f"""
         CREATE TABLE assigned AS
         SELECT k.record_key,
-               coalesce(k.upn_pid, k.former_pid, k.uln_pid, n.person_id) AS person_id,
+               coalesce(k.upn_pid, k.former_pid, k.uln_pid, n.person_id, k.la_pid) AS person_id,
                CASE WHEN k.upn_pid IS NOT NULL THEN 'upn'
                     WHEN k.former_pid IS NOT NULL THEN 'former_upn'
                     WHEN k.uln_pid IS NOT NULL THEN 'uln'
                     WHEN k.upn_key IS NOT NULL THEN 'upn'
                     WHEN k.former_key IS NOT NULL THEN 'former_upn'
                     WHEN k.uln_key IS NOT NULL THEN 'uln'
+                    WHEN k.la_pid IS NOT NULL THEN 'la_child_id'
                     ELSE 'unlinked' END AS link_method,
-               CASE WHEN coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL THEN 1.0 END
-                   AS match_probability,
-               CASE WHEN coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL
-                    THEN {sql_str(MODEL_VERSION)} END AS model_version,
+               CASE WHEN {identified} OR {by_la} THEN 1.0 END AS match_probability,
+               CASE WHEN {identified} THEN {sql_str(MODEL_VERSION)}
+                    WHEN {by_la} THEN {sql_str(LA_CHILD_VERSION)} END AS model_version,
                n.person_id IS NOT NULL AS new_person,
                (k.upn_pid IS NOT NULL AND k.former_pid IS NOT NULL AND k.upn_pid <> k.former_pid)
                  OR (coalesce(k.upn_pid, k.former_pid) IS NOT NULL AND k.uln_pid IS NOT NULL
-                     AND coalesce(k.upn_pid, k.former_pid) <> k.uln_pid) AS conflict
+                     AND coalesce(k.upn_pid, k.former_pid) <> k.uln_pid)
+                 OR (coalesce(k.upn_pid, k.former_pid, k.uln_pid) IS NOT NULL AND k.la_pid IS NOT NULL
+                     AND coalesce(k.upn_pid, k.former_pid, k.uln_pid) <> k.la_pid) AS conflict
         FROM known_links k
         LEFT JOIN new_keys n
           ON n.key_value = coalesce(k.upn_key, k.former_key, k.uln_key)
@@ -195,7 +225,8 @@ def _apply_fallback(
 
 
 def _new_identifiers(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
-    """Identifiers this batch teaches the index: each unseen identifier goes to its record's person."""
+    """Identifiers this batch teaches the index: each unseen identifier goes to its record's person
+    (an LA child key too, whatever linked the record: UPN, ULN, the fallback or a reviewer)."""
     con.execute(
         f"""
         CREATE TABLE new_ids AS
@@ -204,6 +235,7 @@ def _new_identifiers(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
             SELECT 'UPN' AS id_type, i.upn_key AS id_value, a.person_id FROM ids i JOIN assigned a USING (record_key)
             UNION ALL SELECT 'UPN', i.former_key, a.person_id FROM ids i JOIN assigned a USING (record_key)
             UNION ALL SELECT 'ULN', i.uln_key, a.person_id FROM ids i JOIN assigned a USING (record_key)
+            UNION ALL SELECT 'LA_CHILD', i.la_key, a.person_id FROM ids i JOIN assigned a USING (record_key)
         ) x
         WHERE id_value IS NOT NULL AND person_id IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM known k WHERE k.id_type = x.id_type AND k.id_value = x.id_value)

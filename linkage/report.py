@@ -24,7 +24,7 @@ from linkage.decision import Thresholds
 from linkage.probabilistic import LinkageConfig
 from linkage.review import counts as review_counts
 
-METHODS = ("upn", "former_upn", "uln", "probabilistic", "clerical", "unlinked")
+METHODS = ("upn", "former_upn", "uln", "la_child_id", "probabilistic", "clerical", "unlinked")
 BIN = 1.0  # match weight bin width (bits)
 
 

@@ -35,7 +35,7 @@ from warehouse.lock import exclusive
 log = logging.getLogger(__name__)
 
 OnStep = Callable[[Partition, str], None]
-IDENTIFIER_METHODS = "('upn', 'former_upn', 'uln', 'unlinked')"
+IDENTIFIER_METHODS = "('upn', 'former_upn', 'uln', 'la_child_id', 'unlinked')"
 
 
 def run_lock(settings: Settings, timeout: float | None = None):
@@ -153,9 +153,10 @@ def dependents_of(settings: Settings, partition: Partition, load_id: str) -> lis
     """Other partitions with records matched (not by identifier) to a person the load created,
     in the order their data became final.
 
-    Links by UPN, former UPN or ULN rest on identifiers the master index never forgets, so a
-    correction cannot unsettle them; a probabilistic or clerical match to a person the replaced
-    load created rested on that load's records, so it is decided again."""
+    Links by UPN, former UPN, ULN or LA child id rest on identifiers the master index never
+    forgets, so a correction cannot unsettle them (relinking would give the same person); a
+    probabilistic or clerical match to a person the replaced load created rested on that
+    load's records, so it is decided again."""
     from warehouse.engine import open_engine, table_exists
 
     with (
