@@ -45,6 +45,12 @@ def ensure_schema(conn: sa.Connection, store: str) -> None:
         if managed(conn, store):
             return
     catalogue = load_catalogue()
+    expected = {(t.schema, t.name) for t in catalogue.tables_in(store)}
+    present = conn.execute(
+        sa.text("SELECT table_schema, table_name FROM information_schema.tables")
+    ).fetchall()
+    if expected <= {tuple(row) for row in present}:
+        return  # one query, not a reflection per table: every step opens the stores several times
     for schema in catalogue.schemas(store):
         conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     catalogue.metadata(store).create_all(conn, checkfirst=True)
