@@ -25,7 +25,9 @@ app.add_typer(key_app, name="key")
 YearsOpt = Annotated[
     str, typer.Option("--years", help="Academic years, first..last, e.g. 2022/23..2024/25")
 ]
-FeedArg = Annotated[str, typer.Argument(help="Feed: school_census or ks2")]
+FeedArg = Annotated[
+    str, typer.Argument(help="Feed, named as in ingest/specs/ (an unknown name lists them)")
+]
 YearOpt = Annotated[str, typer.Option("--year", "-y", help="Academic year, e.g. 2024/25")]
 TermOpt = Annotated[
     str | None,
