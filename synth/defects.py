@@ -22,6 +22,8 @@ LABELS: tuple[str, ...] = (
     "name_change",
     "dob_swap",
     "duplicate_upn",
+    "temporary_uln",  # ILR: ULN 9999999999 (synth/ilr.py ILR_RATES)
+    "postcode_unknown",  # ILR: Postcode ZZ99 9ZZ
 )
 # Key stage results files share one set of record-level rates (the same keying and export path).
 KEY_STAGES: tuple[str, ...] = ("phonics", "ks1", "ks2", "ks4", "ks5")

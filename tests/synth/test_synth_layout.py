@@ -58,11 +58,26 @@ def test_every_return_has_every_table_at_the_layout_path(generated: Generated) -
         for path in (  # per-LA returns (CIN, SSDA903) say which files they write
             w.landing_files(generated.landing, year, generated.summary.las)
             if hasattr(w, "landing_files")
+            else _provider_returns(generated, w.FEED, year)
+            if hasattr(w, "file_count")
             else [annual_file_path(generated.landing, w.FEED, year)]
         )
     }
     written = {p for p in generated.landing.rglob("*") if p.is_file()}
     assert written == expected
+
+
+def _provider_returns(generated: Generated, feed: str, year) -> list[Path]:
+    """Returns per provider (the ILR), whose number depends on the run: each written file
+    of the feed and year must sit in its UKPRN's folder under the ESFA's file name."""
+    files = sorted((generated.landing / year.slug / feed).rglob("*"))
+    files = [p for p in files if p.is_file()]
+    code = f"{year.start % 100:02d}{(year.start + 1) % 100:02d}"
+    for p in files:
+        assert re.fullmatch(rf"ILR-{p.parent.name}-{code}-\d{{8}}-\d{{6}}-\d{{2}}\.xml", p.name), p
+        assert re.fullmatch(r"\d{8}", p.parent.name), p
+    assert files
+    return files
 
 
 @pytest.mark.parametrize("year", YEARS, ids=lambda y: y.slug)

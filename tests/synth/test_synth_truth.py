@@ -35,13 +35,18 @@ def test_truth_files_are_one_per_feed_and_period(generated: Generated) -> None:
     assert str(schema.field("source_row").type) == "int64"
 
 
+def _per_return(writer) -> bool:
+    return hasattr(writer, "landing_files") or hasattr(writer, "file_count")
+
+
 def test_truth_covers_every_pupil_and_ks2_row_exactly_once(generated: Generated) -> None:
     truth = _all_truth(generated)
     assert not truth.duplicated(["source_file", "source_row"]).any()
     assert set(truth["defect"]) <= set(LABELS)
     covered = truth.groupby("source_file")["source_row"].agg(["min", "max", "count"])
-    # Per-LA returns (CIN, SSDA903) key truth by record, not CSV line: tests/feeds/children.
-    per_la = [f"/{w.FEED}/" for w in annual_writers() if hasattr(w, "landing_files")]
+    # Per-LA and per-provider returns (CIN, SSDA903, ILR) key truth by record, not CSV line:
+    # tests/feeds/children and tests/feeds/ilr.
+    per_la = [f"/{w.FEED}/" for w in annual_writers() if _per_return(w)]
     covered = covered[[not any(feed in f"/{i}" for feed in per_la) for i in covered.index]]
     files = [
         *generated.landing.rglob("*_pupilonroll.csv"),
@@ -51,7 +56,7 @@ def test_truth_covers_every_pupil_and_ks2_row_exactly_once(generated: Generated)
         annual_file_path(generated.landing, w.FEED, y)
         for y in YEARS
         for w in annual_writers()
-        if not hasattr(w, "landing_files")
+        if not _per_return(w)
     ]
     for path in files:
         rel = path.relative_to(generated.landing).as_posix()

@@ -114,6 +114,24 @@ def test_learners_whose_uln_is_unusable_go_to_the_fallback(ilr_env: IlrRun) -> N
         assert not valid and method != "uln"
         assert status == ("temporary" if defect == "temporary_uln" else "bad_check")
         assert method in ("probabilistic", "clerical", "unlinked")
+    # Where the learner is known by an identifier elsewhere, the fallback found that person.
+    con = duckdb.connect()
+    parts = [
+        f"SELECT r.person_id, r.link_method, r.new_person, t.person_id AS truth "
+        f"FROM read_parquet({ilr_env.linked(feed, year, term)}) r "
+        f"JOIN read_parquet({ilr_env.truth(feed, year, term)}) t "
+        "ON t.source_file = r._source_file AND t.source_row = r._source_row"
+        for feed, term in (("ilr", "annual"), ("school_census", "summer"))
+        for year in YEARS
+    ]
+    con.execute(f"CREATE VIEW a AS {' UNION ALL '.join(parts)}")
+    placed, right = con.sql(
+        "SELECT count(*), count(*) FILTER (WHERE k.person_id = p.person_id) "
+        "FROM a p JOIN (SELECT truth, min(person_id) AS person_id FROM a "
+        "WHERE link_method IN ('upn', 'former_upn', 'uln') GROUP BY truth) k USING (truth) "
+        "WHERE p.link_method = 'probabilistic' AND NOT p.new_person"
+    ).fetchall()[0]
+    assert placed >= 1 and right == placed
 
 
 def test_sex_is_harmonised_and_the_research_table_holds_no_identifier(ilr_env: IlrRun) -> None:
