@@ -350,3 +350,15 @@ def test_a_key_never_makes_a_person_and_any_link_teaches_it(settings: Settings) 
         settings, [{"la_code": 202, "la_child_id": "C1"}], "ssda903", "2024/25", None
     )
     assert report.by_method == {"unlinked": 1}
+
+
+def test_a_years_ssda903_runs_before_its_cin_census() -> None:
+    """Both are as at 31 March; looked-after children are children in need, so the SSDA903
+    going first lets a CIN child with a UN code find the record the SSDA903 just linked."""
+    from npd.backfill import plan
+    from npd.demo import demo_partitions
+
+    for order in (plan(YEARS[0], YEARS[-1]), demo_partitions(YEARS)):
+        for year in YEARS:
+            feeds = [p.feed for p in order if p.year == year]
+            assert feeds.index("ssda903") < feeds.index("cin_census")

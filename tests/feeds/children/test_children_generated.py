@@ -137,6 +137,17 @@ def test_links_agree_with_the_ground_truth(children_env: ChildrenRun) -> None:
         f"WHERE {children} AND l.link_method = 'upn'"
     ).fetchall()[0]
     assert by_upn[0] > 100 and by_upn[0] == by_upn[1]  # UPN links only ever reach pupils
+    # A child with a UN code found by the LA's child id (the same year's SSDA903, an earlier
+    # CIN) is the child the person's UPN links reached (and no person holds two children).
+    by_la_id = con.sql(
+        f"""
+        SELECT count(*), count(*) FILTER (WHERE t.person_id = (
+            SELECT any_value(t2.person_id) FROM l l2 JOIN t t2 USING (source_file, source_row)
+            WHERE l2.person_id = l.person_id AND l2.link_method = 'upn'))
+        FROM l JOIN t USING (source_file, source_row) WHERE {children} AND l.link_method = 'la_child_id'
+        """
+    ).fetchall()[0]
+    assert by_la_id[0] > 0 and by_la_id[0] == by_la_id[1]
     # A child linked by UPN in the CIN census is, nearly always, the person the census knows.
     same = con.sql(
         """
