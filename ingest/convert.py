@@ -68,7 +68,9 @@ def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
     if fld.type == "bool":
         t = ", ".join(sql_literal(v) for v in _TRUE)
         f = ", ".join(sql_literal(v) for v in _FALSE)
-        expr = f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        expr = (
+            f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        )
         return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "postcode":
         squashed = f"regexp_replace(upper({raw}), '\\s+', '', 'g')"

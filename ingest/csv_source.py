@@ -230,10 +230,14 @@ def load_csv_files(
     con.register(f"{name}_lines_view", _line_map(rejects))
     con.register(
         f"{name}_skips_view",
-        pa.table({
-            "_source_file": pa.array(list(rejects), pa.string()),
-            "_skipped": pa.array([len({r.line for r in v}) for v in rejects.values()], pa.int64()),
-        }),
+        pa.table(
+            {
+                "_source_file": pa.array(list(rejects), pa.string()),
+                "_skipped": pa.array(
+                    [len({r.line for r in v}) for v in rejects.values()], pa.int64()
+                ),
+            }
+        ),
     )
     con.execute(
         f"""

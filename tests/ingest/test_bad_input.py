@@ -200,7 +200,9 @@ def test_a_row_with_too_few_fields_is_quarantined_with_its_raw_line(
     assert [r[0] for r in staged_rows] == [2, 4, 5, 6, 7]
 
 
-def test_a_missing_required_value_is_quarantined_for_every_kind_of_field(settings, shared_fixtures) -> None:
+def test_a_missing_required_value_is_quarantined_for_every_kind_of_field(
+    settings, shared_fixtures
+) -> None:
     header, rows = _fixture_rows(shared_fixtures)
     rows[1][header.index("sex")] = ""  # shows its value when wrong: there is none to show
     rows[3][header.index("dob")] = " "  # identifying: never shown

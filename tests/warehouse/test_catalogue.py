@@ -83,13 +83,31 @@ def test_ddl_derived_from_the_catalogue_covers_every_column(store: str, tmp_path
 def test_a_description_split_by_an_unquoted_comma_is_refused(monkeypatch) -> None:
     import warehouse_schema.catalogue as catalogue
 
-    broken = {"tables": {"research.x": {"store": "warehouse", "columns": {"c": {
-        "type": "string", "tier": 4, "sensitivity": "none", "purposes": ["research"],
-        "minimisation": "none", "source": "s", "description": "How (upn", "former_upn": None}}}}}
+    broken = {
+        "tables": {
+            "research.x": {
+                "store": "warehouse",
+                "columns": {
+                    "c": {
+                        "type": "string",
+                        "tier": 4,
+                        "sensitivity": "none",
+                        "purposes": ["research"],
+                        "minimisation": "none",
+                        "source": "s",
+                        "description": "How (upn",
+                        "former_upn": None,
+                    }
+                },
+            }
+        }
+    }
     monkeypatch.setattr(catalogue, "_catalogue_files", lambda: [("x.yml", broken)])
     catalogue.load_catalogue.cache_clear()
     try:
-        with pytest.raises(catalogue.CatalogueError, match=r"research.x.c: unknown field\(s\) \['former_upn'\]"):
+        with pytest.raises(
+            catalogue.CatalogueError, match=r"research.x.c: unknown field\(s\) \['former_upn'\]"
+        ):
             catalogue.load_catalogue()
     finally:
         catalogue.load_catalogue.cache_clear()
