@@ -39,6 +39,8 @@ IDENTIFYING_COLUMNS: Final[frozenset[str]] = frozenset(
         "postcode",
         "postcode_prior",
         "learn_ref",
+        "child_id",  # an LA's own child id (SSDA903 CHILD, CIN LAchildID): a linkage key
+        "la_child_id",
         "candidate_number",
         "native_id",
         "pupil_on_roll_id",

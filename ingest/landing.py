@@ -1,4 +1,4 @@
-"""The landing layout: where each feed's files arrive (documented in docs/landing.md).
+"""The landing layout: where each feed's files arrive (documented in docs/synthetic-data.md, "Landing layout").
 
 Both the generator and the parsers build paths here, so the layout has one definition.
 
