@@ -122,15 +122,23 @@ def _prepare(con: duckdb.DuckDBPyConnection, records: Path) -> None:
     )
 
 
-def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
+def _assign(con: duckdb.DuckDBPyConnection, next_id: int, defer_uln: bool = False) -> None:
     """Known persons first (UPN, former UPN, ULN), then one new person per unseen identifier,
     then, for a record with none of these, the person its LA child key belongs to (never a
-    new person: see the module docstring)."""
+    new person: see the module docstring).
+
+    With `defer_uln` (a fallback is on), a record whose only key is a valid ULN the index has
+    not seen waits instead (table `deferred`): its LA child key may place it, else the
+    fallback is tried first, and only if the fallback does not place it does its ULN make a
+    new person (`_settle_deferred`).
+    """
     con.execute(
-        """
+        f"""
         CREATE TABLE known_links AS
         SELECT i.record_key, u.person_id AS upn_pid, f.person_id AS former_pid, l.person_id AS uln_pid,
-               c.person_id AS la_pid, i.upn_key, i.former_key, i.uln_key
+               c.person_id AS la_pid, i.upn_key, i.former_key, i.uln_key,
+               {"true" if defer_uln else "false"} AND i.upn_key IS NULL AND i.former_key IS NULL
+                 AND i.uln_key IS NOT NULL AND l.person_id IS NULL AS deferred
         FROM ids i
         LEFT JOIN known u ON u.id_type = 'UPN' AND u.id_value = i.upn_key
         LEFT JOIN known f ON f.id_type = 'UPN' AND f.id_value = i.former_key
@@ -149,11 +157,16 @@ def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
                    coalesce(upn_key, former_key, uln_key) AS key_value
             FROM known_links
             WHERE coalesce(upn_pid, former_pid, uln_pid) IS NULL
-              AND coalesce(upn_key, former_key, uln_key) IS NOT NULL
+              AND coalesce(upn_key, former_key, uln_key) IS NOT NULL AND NOT deferred
         )
         """
     )
-    identified = "coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL"
+    # Deferred records the LA child key does not place: offered to the fallback first.
+    con.execute(
+        "CREATE TABLE deferred AS SELECT record_key, uln_key FROM known_links "
+        "WHERE deferred AND la_pid IS NULL"
+    )
+    identified = "coalesce(k.upn_key, k.former_key, k.uln_key) IS NOT NULL AND NOT k.deferred"
     by_la = f"NOT ({identified}) AND k.la_pid IS NOT NULL"
     con.execute(
         f"""
@@ -165,7 +178,7 @@ def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
                     WHEN k.uln_pid IS NOT NULL THEN 'uln'
                     WHEN k.upn_key IS NOT NULL THEN 'upn'
                     WHEN k.former_key IS NOT NULL THEN 'former_upn'
-                    WHEN k.uln_key IS NOT NULL THEN 'uln'
+                    WHEN k.uln_key IS NOT NULL AND NOT k.deferred THEN 'uln'
                     WHEN k.la_pid IS NOT NULL THEN 'la_child_id'
                     ELSE 'unlinked' END AS link_method,
                CASE WHEN {identified} OR {by_la} THEN 1.0 END AS match_probability,
@@ -189,6 +202,8 @@ def _assign(con: duckdb.DuckDBPyConnection, next_id: int) -> None:
 def _apply_fallback(
     con: duckdb.DuckDBPyConnection, fallback: Fallback, context: LinkContext, next_id: int
 ) -> None:
+    """Offer the records still without a person to the fallback; number the new persons it
+    asks for from `next_id`, after those the deferred records' ULNs make."""
     con.execute(
         "CREATE TABLE unlinked AS SELECT s.* FROM src s JOIN assigned a USING (record_key) "
         "WHERE a.link_method = 'unlinked'"
@@ -201,17 +216,16 @@ def _apply_fallback(
         if with_store
         else fallback.link(con, "unlinked", context.feed)
     ).cast(RESULT_SCHEMA)
-    if placed.num_rows == 0:
-        return
     con.register("placed_view", placed)
+    # A deferred record the fallback would make a new person gets its ULN's person instead
+    # (_settle_deferred): only a link to a known person counts for it.
     con.execute(
-        f"""
+        """
         CREATE TABLE placed AS
-        SELECT record_key,
-               coalesce(person_id, {next_id} - 1 + row_number() OVER (
-                   PARTITION BY person_id IS NULL ORDER BY record_key)) AS person_id,
-               link_method, match_probability, model_version, coalesce(new_person, false) AS new_person
+        SELECT record_key, person_id, link_method, match_probability, model_version,
+               coalesce(new_person, false) AS new_person
         FROM placed_view
+        WHERE person_id IS NOT NULL OR record_key NOT IN (SELECT record_key FROM deferred)
         """
     )
     con.execute(
@@ -219,9 +233,103 @@ def _apply_fallback(
         UPDATE assigned AS a SET person_id = p.person_id, link_method = p.link_method,
                match_probability = p.match_probability, model_version = p.model_version,
                new_person = p.new_person
-        FROM placed p WHERE a.record_key = p.record_key AND a.link_method = 'unlinked'
+        FROM placed p
+        WHERE a.record_key = p.record_key AND a.link_method = 'unlinked' AND p.person_id IS NOT NULL
         """
     )
+    next_id = _settle_deferred(con, next_id)
+    con.execute(
+        f"""
+        UPDATE assigned AS a SET person_id = p.person_id, link_method = p.link_method,
+               match_probability = p.match_probability, model_version = p.model_version,
+               new_person = p.new_person
+        FROM (SELECT * REPLACE ({next_id} - 1 + row_number() OVER (ORDER BY record_key) AS person_id)
+              FROM placed WHERE person_id IS NULL) p
+        WHERE a.record_key = p.record_key AND a.link_method = 'unlinked'
+        """
+    )
+    con.unregister("placed_view")
+
+
+def _settle_deferred(con: duckdb.DuckDBPyConnection, next_id: int) -> int:
+    """Deferred records the fallback did not place get their ULN's person (method `uln`, as if
+    the ULN had decided first): the person the fallback placed another record of the batch
+    with the same ULN on, else a new person for the ULN, numbered from `next_id` in ULN
+    order. Returns the next free person id."""
+    con.execute(
+        """
+        CREATE TABLE uln_owner AS
+        SELECT d.uln_key, min(a.person_id) AS person_id
+        FROM deferred d JOIN assigned a USING (record_key)
+        WHERE a.person_id IS NOT NULL GROUP BY d.uln_key
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TABLE uln_new_keys AS
+        SELECT uln_key, {next_id} - 1 + row_number() OVER (ORDER BY uln_key) AS person_id
+        FROM (SELECT DISTINCT uln_key FROM deferred
+              WHERE uln_key NOT IN (SELECT uln_key FROM uln_owner))
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE assigned AS a
+        SET person_id = coalesce(x.owner, x.fresh), link_method = 'uln', match_probability = 1.0,
+            model_version = {sql_str(MODEL_VERSION)}, new_person = x.owner IS NULL
+        FROM (SELECT d.record_key, o.person_id AS owner, n.person_id AS fresh
+              FROM deferred d LEFT JOIN uln_owner o USING (uln_key)
+              LEFT JOIN uln_new_keys n USING (uln_key)) x
+        WHERE a.record_key = x.record_key AND a.link_method = 'unlinked'
+        """
+    )
+    # Two records of one ULN placed on different persons: the ULN goes to the first
+    # (_new_identifiers), the other keeps its link and counts as a conflict.
+    con.execute(
+        """
+        UPDATE assigned AS a SET conflict = true
+        FROM deferred d JOIN uln_owner o USING (uln_key)
+        WHERE a.record_key = d.record_key AND a.person_id <> o.person_id
+        """
+    )
+    return next_id + scalar(con, "SELECT count(*) FROM uln_new_keys")
+
+
+def _relearn_moved_ulns(
+    con: duckdb.DuckDBPyConnection, conn: sa.Connection, before: str = "uln_new"
+) -> None:
+    """A reviewer's decision moved a record off the new person its unseen ULN was given while
+    it waited in review: the ULN follows the record to the accepted person (in the store if
+    an earlier link of this partition recorded it, and for the partition's other records
+    carrying it), so the learner's next return links there by ULN. The person made for
+    the ULN stays in identity.person, with no identifier and no record."""
+    moved = con.execute(
+        f"""
+        SELECT DISTINCT u.uln_key, u.person_id AS old_pid, a.person_id AS new_pid
+        FROM {before} u JOIN assigned a USING (record_key)
+        WHERE a.link_method = 'clerical' AND a.person_id <> u.person_id
+        ORDER BY 1
+        """
+    ).fetchall()
+    for uln_key, old_pid, new_pid in moved:
+        conn.execute(
+            sa.text(
+                "UPDATE identity.person_identifier SET person_id = :new WHERE id_type = 'ULN' "
+                "AND id_value = :value AND person_id = :old"
+            ),
+            {"new": new_pid, "value": uln_key, "old": old_pid},
+        )
+        con.execute(
+            "UPDATE known SET person_id = $new WHERE id_type = 'ULN' AND id_value = $value "
+            "AND person_id = $old",
+            {"new": new_pid, "value": uln_key, "old": old_pid},
+        )
+        con.execute(
+            "UPDATE assigned AS a SET person_id = $new, new_person = false FROM ids i "
+            "WHERE i.record_key = a.record_key AND i.uln_key = $value AND a.link_method = 'uln' "
+            "AND a.person_id = $old",
+            {"new": new_pid, "value": uln_key, "old": old_pid},
+        )
 
 
 def _new_identifiers(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
@@ -343,13 +451,20 @@ def link_records(
             con.execute("CREATE TABLE assigned AS SELECT *, false AS conflict FROM prior_view")
             report.replayed = True
         else:
-            _assign(con, next_id)
+            # An unseen ULN waits for the fallback only when there is one (off: as before).
+            _assign(con, next_id, defer_uln=not isinstance(fallback, NoFallback))
             context = LinkContext(conn, feed, academic_year, term, load_id)
             _apply_fallback(
                 con, fallback, context, next_id + scalar(con, "SELECT count(*) FROM new_keys")
             )
-        # Reviewers' decisions win over a fresh link and over a replay of the previous one.
+        # Reviewers' decisions win over a fresh link and over a replay of the previous one
+        # (over a new person an unseen ULN was given while its record waited in review too).
+        con.execute(
+            "CREATE TABLE uln_new AS SELECT a.record_key, a.person_id, i.uln_key FROM assigned a "
+            "JOIN ids i USING (record_key) WHERE a.link_method = 'uln' AND a.new_person"
+        )
         report.clerical = apply_decisions(con, conn, feed, academic_year, term)
+        _relearn_moved_ulns(con, conn)
         _new_identifiers(con, load_id)
 
         persons = con.sql(

@@ -35,6 +35,9 @@ CLERICAL = "clerical"
 # A record that now carries an identifier the index knows is linked by it: a decision was
 # made for the record without one, so it gives way.
 IDENTIFIED = "('upn', 'former_upn', 'uln')"
+# Except the new person an unseen ULN gave a record while it waited in review (the master
+# index tries the fallback before an unseen ULN makes a person): an accepted decision wins.
+ACCEPT_OVER = f"(a.link_method NOT IN {IDENTIFIED} OR (a.link_method = 'uln' AND a.new_person))"
 
 
 class ReviewError(ValueError):
@@ -114,8 +117,11 @@ def apply_decisions(
     Accepted: the record is linked to the candidate (method clerical). Every candidate
     rejected and none pending: the record is a new person (method clerical), unless the
     linker has since placed it on a person nobody rejected. A record that now carries a
-    usable identifier keeps the identifier's link. Runs after a fresh link and after a
-    replay alike, so decisions made since the partition was last linked take effect.
+    usable identifier keeps the identifier's link, unless that link is the new person its
+    unseen ULN was given while it waited (an accepted decision wins over that one; every
+    candidate rejected, it already is a new person and keeps it). Runs after a fresh link
+    and after a replay alike, so decisions made since the partition was last linked take
+    effect.
     """
     reviews = partition_reviews(conn, feed, year, term)
     if reviews.num_rows == 0 or not any(s != PENDING for s in reviews.column("status").to_pylist()):
@@ -153,7 +159,7 @@ def apply_decisions(
         con,
         f"""
         SELECT count(*) FROM {assigned} a JOIN _accepted x USING (record_key)
-        WHERE a.link_method NOT IN {IDENTIFIED}
+        WHERE {ACCEPT_OVER}
           AND (a.link_method <> '{CLERICAL}' OR a.person_id IS DISTINCT FROM x.person_id)
         """,
     )
@@ -163,7 +169,7 @@ def apply_decisions(
                match_probability = x.match_probability, model_version = x.model_version,
                new_person = false
         FROM _accepted x
-        WHERE a.record_key = x.record_key AND a.link_method NOT IN {IDENTIFIED}
+        WHERE a.record_key = x.record_key AND {ACCEPT_OVER}
         """
     )
     # Rejected on every candidate: a new person, unless placed since on someone not rejected.

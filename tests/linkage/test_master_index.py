@@ -191,3 +191,134 @@ def test_the_fallback_seam_places_unlinked_records(settings: Settings) -> None:
     assert report.by_method == {"probabilistic": 2, "upn": 1}
     assert [r["person_id"] for r in rows] == [1, 2, 3]
     assert report.new_persons == 3
+
+
+class _Places:
+    """A stand-in fallback: links the records named in `links` to the given persons, asks for
+    a new person for every other record it is offered, and remembers what it was offered."""
+
+    name = "test"
+
+    def __init__(self, links: dict[str, int]) -> None:
+        self.links = links
+        self.offered: list[str] = []
+
+    def link(self, con, unlinked: str, feed: str) -> pa.Table:
+        keys = [
+            r[0] for r in con.execute(f"SELECT record_key FROM {unlinked} ORDER BY 1").fetchall()
+        ]
+        self.offered = keys
+        placed = [k in self.links for k in keys]
+        return pa.table(
+            {
+                "record_key": keys,
+                "person_id": pa.array([self.links.get(k) for k in keys], pa.int64()),
+                "link_method": ["probabilistic"] * len(keys),
+                "match_probability": [0.97 if p else 0.05 for p in placed],
+                "model_version": ["t1"] * len(keys),
+                "new_person": [not p for p in placed],
+            },
+            schema=RESULT_SCHEMA,
+        )
+
+
+MORE_ULNS = [str(u) for u in make_ulns(np.arange(223456780, 223456900)) if u][:4]
+
+
+def test_an_unseen_uln_is_offered_to_the_fallback_first_and_learned_by_its_link(
+    settings: Settings,
+) -> None:
+    # Persons 1 and 2: pupils the index knows by UPN only (their ULN never reached it).
+    _link(settings, [{"upn": UPNS[0]}, {"upn": UPNS[1]}], "autumn")
+    fallback = _Places({"f.csv#2": 1})
+    rows = [
+        {"upn": None, "uln": MORE_ULNS[0]},  # the fallback finds person 1
+        {"upn": None, "uln": MORE_ULNS[1]},  # no match: the ULN's new person
+        {"upn": UPNS[1], "uln": MORE_ULNS[2]},  # a usable UPN: never offered
+        {"upn": None, "uln": "9999999999"},  # no usable key: offered, as before
+    ]
+    report, spring = _link(settings, rows, "spring", fallback=fallback)
+    assert fallback.offered == ["f.csv#2", "f.csv#3", "f.csv#5"]
+    got = [(r["person_id"], r["link_method"], r["new_person"]) for r in spring]
+    # New persons in identifier order: the unseen ULN's id is kept for it whatever the
+    # fallback decides, the fallback's own new person comes after it.
+    assert got == [
+        (1, "probabilistic", False),
+        (3, "uln", True),
+        (2, "upn", False),
+        (4, "probabilistic", True),
+    ]
+    assert spring[1]["match_probability"] == 1.0 and spring[1]["model_version"] == "deterministic-1"
+    assert report.by_method == {"probabilistic": 2, "uln": 1, "upn": 1}
+    assert sorted(report.counts) == [
+        ("probabilistic", False, 1),
+        ("probabilistic", True, 1),
+        ("uln", True, 1),
+        ("upn", False, 1),
+    ]
+    assert (report.new_persons, report.conflicts) == (2, 0)
+
+    # The ULNs were learned: the learner's next return links by ULN, no fallback needed.
+    fallback = _Places({})
+    _, summer = _link(
+        settings, [{"upn": None, "uln": u} for u in MORE_ULNS[:3]], "summer", fallback=fallback
+    )
+    assert fallback.offered == []
+    assert [(r["person_id"], r["link_method"]) for r in summer] == [
+        (1, "uln"),
+        (3, "uln"),
+        (2, "uln"),
+    ]
+    # A rerun of the same input replays the links, the fallback is not asked again.
+    report, rerun = _link(settings, rows, "spring", fallback=_Places({}))
+    assert report.replayed
+    assert [(r["person_id"], r["link_method"]) for r in rerun] == [g[:2] for g in got]
+
+
+def test_records_sharing_an_unseen_uln_follow_the_one_the_fallback_placed(
+    settings: Settings,
+) -> None:
+    _link(settings, [{"upn": UPNS[0]}, {"upn": UPNS[1]}], "autumn")
+    rows = [
+        {"upn": None, "uln": MORE_ULNS[0], "_source_file": "a.csv"},
+        {"upn": None, "uln": MORE_ULNS[0], "_source_file": "b.csv"},  # placed on person 2
+    ]
+    report, spring = _link(settings, rows, "spring", fallback=_Places({"f.csv#3": 2}))
+    got = [(r["person_id"], r["link_method"], r["new_person"]) for r in spring]
+    assert got == [(2, "uln", False), (2, "probabilistic", False)]
+    assert (report.new_persons, report.conflicts) == (0, 0)
+    engine = sa.create_engine(settings.identity_url)
+    with engine.connect() as conn:
+        uln = conn.execute(
+            sa.text("SELECT person_id FROM identity.person_identifier WHERE id_type = 'ULN'")
+        ).fetchall()
+        persons = conn.execute(sa.text("SELECT count(*) FROM identity.person")).scalar_one()
+    engine.dispose()
+    assert (uln, persons) == ([(2,)], 2)
+
+
+def test_with_the_fallback_off_an_unseen_uln_makes_its_person_as_before(
+    settings: Settings,
+) -> None:
+    _link(settings, [{"upn": UPNS[0]}], "autumn")
+    rows = [
+        {"upn": None, "uln": MORE_ULNS[1]},
+        {"upn": None, "uln": MORE_ULNS[0]},
+        {"upn": UPNS[2]},
+        {"upn": None},
+    ]
+    # The same ids with no fallback and with one that places nothing.
+    off, off_rows = _link(settings, rows, "spring")
+    _, on_rows = _link(
+        settings, rows, "spring", fallback=_Places({}), load_id="load-spring-again"
+    )
+    assert [(r["person_id"], r["link_method"], r["new_person"]) for r in off_rows] == [
+        (3, "uln", True),
+        (2, "uln", True),
+        (4, "upn", True),
+        (None, "unlinked", False),
+    ]
+    # Linked afresh, the ULNs and UPN are known now (not new); the same persons.
+    assert [r["person_id"] for r in on_rows[:3]] == [3, 2, 4]
+    assert on_rows[3]["link_method"] == "probabilistic" and on_rows[3]["new_person"]
+    assert off.by_method == {"uln": 2, "upn": 1, "unlinked": 1}
