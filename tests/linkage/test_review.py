@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from linkage import review
-from linkage.identifiers import classify_upn, make_upns
+from linkage.identifiers import classify_upn, is_valid_uln, make_ulns, make_upns
 from linkage.master_index import link_records
 from linkage.probabilistic import LinkageConfig, ProbabilisticLinker
 from npd.config import Settings
@@ -50,6 +50,8 @@ def _write(path: Path, rows: list[dict]) -> Path:
                 "upn_status": classify_upn(upn).value,
                 "former_upn": None,
                 "former_upn_status": "missing",
+                "uln": row.get("uln"),
+                "uln_valid": is_valid_uln(row.get("uln")),
                 **{k: row[k] for k in ("forename", "surname", "dob", "sex", "postcode")},
             }
         )
@@ -196,3 +198,66 @@ def test_review_commands_list_accept_and_apply(settings: Settings, spring) -> No
     assert again.exit_code == 1 and "already decided" in again.output
     missing = runner.invoke(app, ["review", "reject", "0000000000"])
     assert missing.exit_code == 1 and "no review 0000000000" in missing.output
+
+
+def test_an_accepted_decision_wins_over_the_person_an_unseen_uln_made_and_takes_the_uln(
+    settings: Settings, trained: Trained
+) -> None:
+    """Child 0 entered again without a UPN but with a valid ULN the index has never seen:
+    offered to the fallback first, it waits for review (child 0 is already linked in this
+    return), and meanwhile its ULN makes a new person. Accepting the pair moves the record
+    to child 0 and the ULN with it, so the child's next record links there by ULN."""
+    uln = str(next(u for u in make_ulns(np.arange(323456780, 323456800)) if u))
+    children = _children(trained)
+    _, autumn = _link(settings, trained, children, "autumn", "load-autumn")
+    child0 = autumn[0]["person_id"]
+    rows = [*children, {**children[0], "upn": None, "uln": uln}]
+    report, linked = _link(settings, trained, rows, "spring", "load-spring")
+    waiting = linked[-1]
+    assert (waiting["link_method"], waiting["new_person"]) == ("uln", True)
+    assert waiting["person_id"] not in {r["person_id"] for r in autumn}
+    assert report.by_method == {"upn": CHILDREN, "uln": 1} and report.new_persons == 1
+    queued = _queued(settings)
+    assert set(queued) == {child0}
+
+    with _conn(settings) as conn:
+        review.decide(conn, [queued[child0]], review.ACCEPTED, "tester")
+        assert review.decided_not_applied(conn) == [("school_census", "2024/25", "spring")]
+    report, applied = _link(settings, trained, rows, "spring", "load-spring")
+    assert report.replayed and report.clerical == 1
+    assert (applied[-1]["person_id"], applied[-1]["link_method"]) == (child0, "clerical")
+    with _conn(settings) as conn:
+        assert review.decided_not_applied(conn) == []
+        held = conn.execute(
+            sa.text("SELECT person_id FROM identity.person_identifier WHERE id_type = 'ULN'")
+        ).fetchall()
+    assert held == [(child0,)]
+
+    report, summer = _link(
+        settings, trained, [{**children[0], "upn": None, "uln": uln}], "summer", "load-summer"
+    )
+    assert (summer[0]["person_id"], summer[0]["link_method"]) == (child0, "uln")
+    # Linked afresh, the ULN (now child 0's) decides: the same person.
+    _, fresh = _link(settings, trained, rows, "spring", "load-spring", relink=True)
+    assert fresh[-1]["person_id"] == child0
+
+
+def test_a_record_with_an_unseen_uln_rejected_on_every_candidate_keeps_its_uln_person(
+    settings: Settings, trained: Trained
+) -> None:
+    uln = str(next(u for u in make_ulns(np.arange(323456780, 323456800)) if u))
+    children = _children(trained)
+    _link(settings, trained, children, "autumn", "load-autumn")
+    rows = [*children, {**children[0], "upn": None, "uln": uln}]
+    _, linked = _link(settings, trained, rows, "spring", "load-spring")
+    queued = _queued(settings)
+    with _conn(settings) as conn:
+        review.decide(conn, list(queued.values()), review.REJECTED, "tester")
+        assert review.decided_not_applied(conn) == []
+    report, again = _link(settings, trained, rows, "spring", "load-spring")
+    assert report.replayed and report.clerical == 0
+    assert (again[-1]["person_id"], again[-1]["link_method"], again[-1]["new_person"]) == (
+        linked[-1]["person_id"],
+        "uln",
+        True,
+    )
