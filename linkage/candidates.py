@@ -64,15 +64,25 @@ def fetch_blocked(
     ).to_arrow_table()
     create_temp(conn, "_fb_dobs", dobs)
     create_temp(conn, "_fb_names", names)
+    # Only the newest record of each person's raw identity leaves the store: a child seen in
+    # every census term is one row, not one per term. `representative` keeps the newest per
+    # standardised identity, which is the newest of these, so the candidates are the same.
     rows = query_arrow(
         conn,
         f"""
-        SELECT {_RAW_SELECT} FROM identity.record_identity r
-        WHERE r.person_id IS NOT NULL AND {_not_partition(*partition)}
-          AND (r.dob IN (SELECT dob FROM _fb_dobs)
-               OR EXISTS (SELECT 1 FROM _fb_names n
-                          WHERE n.birth_year = EXTRACT(YEAR FROM r.dob)
-                            AND n.surname_key = {SURNAME_KEY.format(col="r.surname")}))
+        SELECT {", ".join(RAW.names)} FROM (
+            SELECT {_RAW_SELECT},
+                   row_number() OVER (
+                       PARTITION BY r.person_id, r.forename, r.surname, r.dob, r.sex, r.postcode
+                       ORDER BY {_recency("r")} DESC, r.record_key) AS _newest
+            FROM identity.record_identity r
+            WHERE r.person_id IS NOT NULL AND {_not_partition(*partition)}
+              AND (r.dob IN (SELECT dob FROM _fb_dobs)
+                   OR EXISTS (SELECT 1 FROM _fb_names n
+                              WHERE n.birth_year = EXTRACT(YEAR FROM r.dob)
+                                AND n.surname_key = {SURNAME_KEY.format(col="r.surname")}))
+        ) AS fetched
+        WHERE _newest = 1
         """,
         schema=RAW,
     )
