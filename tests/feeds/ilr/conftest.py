@@ -1,9 +1,11 @@
 """Fixtures for the ILR tests: one generated run, and copying ILR files into a fresh landing.
 
-`ilr_run` generates a small population over two years in two LAs and runs the summer
-census and the ILR of both years through stage, validate, link and load. In the first
+`ilr_run` generates a small population over three years in two LAs and runs the summer
+census and the ILR of each year through stage, validate, link and load. In the first
 year no learner can have a census record in the run (school leavers appear in the ILR
-the year after they leave), so the second year is where ULN linkage bridges to the census.
+the year after they leave), so the second year is where learners bridge to the census,
+and the third shows what the index learned from the second (a leaver's ULN the census
+never carried links by ULN once the fallback has found the learner).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from npd.partition import Partition
 from npd.periods import AcademicYear, Term
 from npd.steps import PeriodResult, run_period
 
-YEARS = [AcademicYear(2023), AcademicYear(2024)]
+YEARS = [AcademicYear(2022), AcademicYear(2023), AcademicYear(2024)]
 LAS = [202, 330]
 PUPILS = 3000
 SEED = 41
