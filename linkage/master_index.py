@@ -18,6 +18,13 @@ a person the school census could not find (the census comes first each year and 
 person for the child's UPN when they start school, so the two would split); such records
 stay unlinked and counted, for the fallback and review.
 
+A valid ULN the index has never seen, on a record with no usable UPN or former UPN, does not
+make a person at once when a fallback is on: the learner may be a pupil the index knows by
+UPN whose census records never carried the ULN (an ILR learner, a school leaver). Unless its
+LA child key places it, the record is offered to the fallback first; placed, its ULN is
+learned for that person; not placed (no candidate, below the threshold, or sent to review),
+the ULN makes its new person as before. Records with a usable UPN are never offered.
+
 The work runs in a local DuckDB; the identity store (DuckDB or PostgreSQL, by
 URL) is only asked for the identifiers this batch carries and told what is new.
 """
