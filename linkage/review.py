@@ -37,7 +37,12 @@ CLERICAL = "clerical"
 IDENTIFIED = "('upn', 'former_upn', 'uln')"
 # Except the new person an unseen ULN gave a record while it waited in review (the master
 # index tries the fallback before an unseen ULN makes a person): an accepted decision wins.
-ACCEPT_OVER = f"(a.link_method NOT IN {IDENTIFIED} OR (a.link_method = 'uln' AND a.new_person))"
+# Once applied, the ULN is the accepted person's, so a fresh link reaches the same person
+# by it: the link stays the decision's (else the decision would look unapplied for ever).
+ACCEPT_OVER = (
+    f"(a.link_method NOT IN {IDENTIFIED} OR (a.link_method = 'uln' "
+    "AND (a.new_person OR a.person_id = x.person_id)))"
+)
 
 
 class ReviewError(ValueError):

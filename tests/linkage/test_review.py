@@ -237,9 +237,11 @@ def test_an_accepted_decision_wins_over_the_person_an_unseen_uln_made_and_takes_
         settings, trained, [{**children[0], "upn": None, "uln": uln}], "summer", "load-summer"
     )
     assert (summer[0]["person_id"], summer[0]["link_method"]) == (child0, "uln")
-    # Linked afresh, the ULN (now child 0's) decides: the same person.
+    # Linked afresh, the ULN (now child 0's) reaches the same person: the decision's link.
     _, fresh = _link(settings, trained, rows, "spring", "load-spring", relink=True)
-    assert fresh[-1]["person_id"] == child0
+    assert (fresh[-1]["person_id"], fresh[-1]["link_method"]) == (child0, "clerical")
+    with _conn(settings) as conn:
+        assert review.decided_not_applied(conn) == []
 
 
 def test_a_record_with_an_unseen_uln_rejected_on_every_candidate_keeps_its_uln_person(
