@@ -309,9 +309,7 @@ def test_with_the_fallback_off_an_unseen_uln_makes_its_person_as_before(
     ]
     # The same ids with no fallback and with one that places nothing.
     off, off_rows = _link(settings, rows, "spring")
-    _, on_rows = _link(
-        settings, rows, "spring", fallback=_Places({}), load_id="load-spring-again"
-    )
+    _, on_rows = _link(settings, rows, "spring", fallback=_Places({}), load_id="load-spring-again")
     assert [(r["person_id"], r["link_method"], r["new_person"]) for r in off_rows] == [
         (3, "uln", True),
         (2, "uln", True),
