@@ -27,10 +27,22 @@ def open_engine(url: str) -> Iterator[sa.Engine]:
     if parsed.get_backend_name() == "duckdb" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, poolclass=NullPool)
+    if parsed.get_backend_name() == "duckdb":
+        sa.event.listen(engine, "connect", _bound_duckdb)
     try:
         yield engine
     finally:
         engine.dispose()
+
+
+def _bound_duckdb(dbapi_conn, _record) -> None:
+    """An embedded store gets the same memory bound as a step's local DuckDB (DuckDB's own
+    default is 80% of the machine, per database). SET, not connect-time config: another
+    connection to the same file with a different config would be refused."""
+    from npd.duck import memory_limit, threads
+
+    dbapi_conn.execute(f"SET memory_limit = '{memory_limit()}'")
+    dbapi_conn.execute(f"SET threads = {int(threads())}")
 
 
 def ensure_schema(conn: sa.Connection, store: str) -> None:
