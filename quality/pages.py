@@ -137,27 +137,7 @@ def overview(view: DashboardView, links: Links, built: str) -> Page:
     national = view.national()
     if not national.empty:
         page.heading("Trends across years and terms")
-        page.chart("overview-records", charts.count_bars(national, "Records", periods, True))
-        page.chart(
-            "overview-completeness",
-            charts.trend_lines(national, "completeness", "Completeness of coded items", periods),
-        )
-        page.chart(
-            "overview-link-rate",
-            charts.trend_lines(
-                national, "link_rate", "Linkage rate", periods, display="link_rate_display"
-            ),
-        )
-        page.chart(
-            "overview-quarantine-rate",
-            charts.trend_lines(
-                national,
-                "quarantine_rate",
-                "Quarantine rate",
-                periods,
-                display="quarantine_rate_display",
-            ),
-        )
+        _trend_charts(page, national, "overview", periods, by_feed=True)
         page.note(
             "Records: unit records staged (e.g. pupils on roll on census day). Completeness: "
             "share of values present in the fields with a code list in the feed's main table. "
@@ -218,27 +198,7 @@ def feed_page(view: DashboardView, feed: str, links: Links, built: str) -> Page:
     national = national[national["feed"] == feed]
     if not national.empty:
         page.heading("Trends")
-        page.chart("feed-records", charts.count_bars(national, "Records", periods, False))
-        page.chart(
-            "feed-completeness",
-            charts.trend_lines(national, "completeness", "Completeness of coded items", periods),
-        )
-        page.chart(
-            "feed-link-rate",
-            charts.trend_lines(
-                national, "link_rate", "Linkage rate", periods, display="link_rate_display"
-            ),
-        )
-        page.chart(
-            "feed-quarantine-rate",
-            charts.trend_lines(
-                national,
-                "quarantine_rate",
-                "Quarantine rate",
-                periods,
-                display="quarantine_rate_display",
-            ),
-        )
+        _trend_charts(page, national, "feed", periods, by_feed=False)
         _methods_table(page, view, feed, periods)
 
     la = view.la_rates(feed)
@@ -533,3 +493,31 @@ def la_page(view: DashboardView, feed: str, la: str, links: Links, built: str) -
     _column_charts(page, view, feed, la, periods, "la")
     _reasons(page, view, feed, la, periods)
     return page
+
+
+def _trend_charts(
+    page: Page, national: pd.DataFrame, prefix: str, periods: list[str], by_feed: bool
+) -> None:
+    """Records, completeness, linkage and quarantine rates over the periods (one line per
+    feed on the overview, one feed on its own page)."""
+    page.chart(f"{prefix}-records", charts.count_bars(national, "Records", periods, by_feed))
+    page.chart(
+        f"{prefix}-completeness",
+        charts.trend_lines(national, "completeness", "Completeness of coded items", periods),
+    )
+    page.chart(
+        f"{prefix}-link-rate",
+        charts.trend_lines(
+            national, "link_rate", "Linkage rate", periods, display="link_rate_display"
+        ),
+    )
+    page.chart(
+        f"{prefix}-quarantine-rate",
+        charts.trend_lines(
+            national,
+            "quarantine_rate",
+            "Quarantine rate",
+            periods,
+            display="quarantine_rate_display",
+        ),
+    )
