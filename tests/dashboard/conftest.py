@@ -8,7 +8,6 @@ loses its pupilonroll file, so that partition is blocked at staging.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +40,9 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualityRun
     from synth.generate import generate
 
     home = tmp_path_factory.mktemp("quality") / "var"
-    saved = {k: os.environ.get(k) for k in ("NPD_HOME", "NPD_PSEUDONYM_KEY")}
-    os.environ["NPD_HOME"] = str(home)
-    os.environ["NPD_PSEUDONYM_KEY"] = "3c" * 32
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment after the session
+        mp.setenv("NPD_HOME", str(home))
+        mp.setenv("NPD_PSEUDONYM_KEY", "3c" * 32)
         settings = Settings.from_env()
         settings.ensure_dirs()
         summary = generate(
@@ -62,12 +60,6 @@ def quality_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QualityRun
         partitions = [p for p in demo_partitions([YEAR]) if p.feed in FEEDS_RUN]
         results = [run_period(p, settings) for p in partitions]
         yield QualityRun(settings=settings, results=results, planted=dict(summary.planted))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ person here was made by a UPN and every link the LA key makes is checked against
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +45,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
     home = tmp_path_factory.mktemp("la-child") / "var"
     env = {"NPD_HOME": str(home), "NPD_PSEUDONYM_KEY": "a7" * 32, "NPD_LINKAGE_FALLBACK": "none"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment after the session
+        for key, value in env.items():
+            mp.setenv(key, value)
         settings = Settings.from_env()
         settings.ensure_dirs()
         generate(settings.landing_dir, settings.truth_dir, PUPILS, SEED, YEARS, las=LAS)
@@ -58,12 +57,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
                 partition = Partition.of(feed, year)
                 statuses[partition.label] = run_period(partition, settings).status
         yield Run(settings=settings, statuses=statuses)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +27,9 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     from synth.generate import generate
 
     home = tmp_path_factory.mktemp("pipeline") / "var"
-    saved = {k: os.environ.get(k) for k in ("NPD_HOME", "NPD_PSEUDONYM_KEY")}
-    os.environ["NPD_HOME"] = str(home)
-    os.environ["NPD_PSEUDONYM_KEY"] = "5e" * 32
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment after the session
+        mp.setenv("NPD_HOME", str(home))
+        mp.setenv("NPD_PSEUDONYM_KEY", "5e" * 32)
         settings = Settings.from_env()
         settings.ensure_dirs()
         generate(
@@ -43,12 +41,6 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
         )
         results = [run_period(p, settings) for p in demo_partitions(YEARS)]
         yield PipelineRun(settings=settings, results=results)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ census of both years through stage, validate, link and load.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +45,9 @@ def children_run(tmp_path_factory: pytest.TempPathFactory) -> ChildrenRun:
     from synth.generate import generate
 
     home = tmp_path_factory.mktemp("children") / "var"
-    saved = {k: os.environ.get(k) for k in ("NPD_HOME", "NPD_PSEUDONYM_KEY")}
-    os.environ["NPD_HOME"] = str(home)
-    os.environ["NPD_PSEUDONYM_KEY"] = "c1" * 32
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment after the session
+        mp.setenv("NPD_HOME", str(home))
+        mp.setenv("NPD_PSEUDONYM_KEY", "c1" * 32)
         settings = Settings.from_env()
         settings.ensure_dirs()
         generate(settings.landing_dir, settings.truth_dir, PUPILS, SEED, YEARS, las=LAS)
@@ -57,12 +55,6 @@ def children_run(tmp_path_factory: pytest.TempPathFactory) -> ChildrenRun:
         partitions += [Partition.of(f, y) for y in YEARS for f in ("ssda903", "cin_census")]
         results = {p.label: run_period(p, settings) for p in partitions}
         yield ChildrenRun(settings=settings, results=results)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

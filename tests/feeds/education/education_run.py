@@ -8,7 +8,6 @@ the KS4 loss of Progress 8 in 2024/25.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +69,9 @@ def education_run(tmp_path_factory: pytest.TempPathFactory) -> EducationRun:
     from synth.generate import generate
 
     home = tmp_path_factory.mktemp("education") / "var"
-    saved = {k: os.environ.get(k) for k in ("NPD_HOME", "NPD_PSEUDONYM_KEY")}
-    os.environ["NPD_HOME"] = str(home)
-    os.environ["NPD_PSEUDONYM_KEY"] = "3c" * 32
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment after the session
+        mp.setenv("NPD_HOME", str(home))
+        mp.setenv("NPD_PSEUDONYM_KEY", "3c" * 32)
         settings = Settings.from_env()
         settings.ensure_dirs()
         generate(
@@ -86,9 +84,3 @@ def education_run(tmp_path_factory: pytest.TempPathFactory) -> EducationRun:
         )
         results = {p: run_period(p, settings) for p in partitions()}
         yield EducationRun(settings=settings, results=results)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

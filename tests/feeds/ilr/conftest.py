@@ -10,7 +10,6 @@ never carried links by ULN once the fallback has found the learner).
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,28 +70,23 @@ def ilr_run(tmp_path_factory: pytest.TempPathFactory) -> IlrRun:
     from synth.generate import generate
 
     home = tmp_path_factory.mktemp("ilr") / "var"
-    saved = {k: os.environ.get(k) for k in ("NPD_HOME", "NPD_PSEUDONYM_KEY")}
-    os.environ["NPD_HOME"] = str(home)
-    os.environ["NPD_PSEUDONYM_KEY"] = KEY
-    try:
-        settings = Settings.from_env()
-        settings.ensure_dirs()
-        generate(settings.landing_dir, settings.truth_dir, PUPILS, SEED, YEARS, las=LAS)
-        results = {}
-        for year in YEARS:
-            for partition in (
-                Partition("school_census", year, Term.SUMMER),
-                Partition("ilr", year),
-            ):
-                results[partition.label] = run_period(partition, settings)
-        yield IlrRun(settings=settings, results=results)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        shutil.rmtree(home / "tmp", ignore_errors=True)
+    with pytest.MonkeyPatch.context() as mp:  # restores the environment after the session
+        mp.setenv("NPD_HOME", str(home))
+        mp.setenv("NPD_PSEUDONYM_KEY", KEY)
+        try:
+            settings = Settings.from_env()
+            settings.ensure_dirs()
+            generate(settings.landing_dir, settings.truth_dir, PUPILS, SEED, YEARS, las=LAS)
+            results = {}
+            for year in YEARS:
+                for partition in (
+                    Partition("school_census", year, Term.SUMMER),
+                    Partition("ilr", year),
+                ):
+                    results[partition.label] = run_period(partition, settings)
+            yield IlrRun(settings=settings, results=results)
+        finally:
+            shutil.rmtree(home / "tmp", ignore_errors=True)
 
 
 @pytest.fixture
