@@ -98,32 +98,28 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
-            "stages": {
-                k: {**asdict(v), "rows_per_second": v.rows_per_second}
-                for k, v in self.stages.items()
-            },
-            "by_feed": {
-                feed: {
-                    k: {**asdict(v), "rows_per_second": v.rows_per_second} for k, v in st.items()
-                }
-                for feed, st in self.by_feed.items()
-            },
+            "stages": _as_dicts(self.stages),
+            "by_feed": {feed: _as_dicts(stages) for feed, stages in self.by_feed.items()},
             "pipeline_seconds": self.pipeline_seconds,
             "peak_rss": self.peak_rss,
         }
 
 
+def _as_dicts(figures: dict[str, StageFigure]) -> dict[str, dict[str, Any]]:
+    return {k: {**asdict(v), "rows_per_second": v.rows_per_second} for k, v in figures.items()}
+
+
 @contextmanager
-def _measured(
-    result: BenchResult, stage: str, rows: Callable[[], int] | None = None
-) -> Iterator[StageFigure]:
-    figure = result.stages.setdefault(stage, StageFigure(stage))
+def _measured(*figures: StageFigure) -> Iterator[None]:
+    """Add the wall and CPU seconds and the peak memory of the block to every figure given
+    (a stage's total and the same stage for one feed)."""
     started, cpu = time.perf_counter(), time.process_time()
     with PeakSampler() as sampler:
-        yield figure
-    figure.seconds += time.perf_counter() - started
-    figure.cpu_seconds += time.process_time() - cpu
-    figure.peak_rss = max(figure.peak_rss, sampler.peak)
+        yield
+    for figure in figures:
+        figure.seconds += time.perf_counter() - started
+        figure.cpu_seconds += time.process_time() - cpu
+        figure.peak_rss = max(figure.peak_rss, sampler.peak)
 
 
 def _step_rows(step: str, summary: dict[str, Any]) -> int:
@@ -167,7 +163,8 @@ def run_benchmark(
     )
     say = progress or (lambda _: None)
     say(f"generating {pupils:,} pupils for {year.label}")
-    with _measured(result, "generate") as figure:
+    figure = result.stages.setdefault("generate", StageFigure("generate"))
+    with _measured(figure):
         summary = generate(
             landing_dir=settings.landing_dir,
             truth_dir=settings.truth_dir,
@@ -175,26 +172,25 @@ def run_benchmark(
             seed=seed,
             years=[year],
         )
-        figure.rows = sum(summary.files.values())
+    figure.rows = sum(summary.files.values())
     for partition in demo_partitions([year]):
         status = "loaded"
         feed = result.by_feed.setdefault(partition.feed, {})
         for name, step in STEPS.items():
             say(f"{partition.label}: {name}")
-            started, cpu = time.perf_counter(), time.process_time()
-            with _measured(result, name) as figure:
+            figures = (
+                result.stages.setdefault(name, StageFigure(name)),
+                feed.setdefault(name, StageFigure(name)),
+            )
+            with _measured(*figures):
                 try:
                     out = step(partition, settings)
                 except Exception as exc:  # a blocked or failed partition is a figure too
                     status = "blocked" if type(exc).__name__ == "PartitionBlocked" else "failed"
                     break
+            for figure in figures:
                 figure.rows += _step_rows(name, out)
                 figure.partitions += 1
-            part = feed.setdefault(name, StageFigure(name))
-            part.rows += _step_rows(name, out)
-            part.seconds += time.perf_counter() - started
-            part.cpu_seconds += time.process_time() - cpu
-            part.partitions += 1
         result.statuses[partition.label] = status
     return result
 
