@@ -44,7 +44,8 @@ class LinkContext:
     `conn` is the identity store transaction the link runs in (so a review queue written
     by the fallback commits or rolls back with the links); `records` and `placed` name the
     local DuckDB tables of the batch's records and of their links so far (record_key,
-    person_id, link_method), so a fallback can respect links made in the same return.
+    person_id, link_method), so a fallback can respect links made in the same return;
+    `standard` the same records standardised once, with record_key and return_key.
     """
 
     conn: Any  # sqlalchemy.Connection
@@ -54,6 +55,7 @@ class LinkContext:
     load_id: str
     records: str = "src"
     placed: str = "assigned"
+    standard: str = "src_std"  # the records standardised (linkage.candidates.standardise_records)
 
 
 class StoreFallback(Fallback, Protocol):

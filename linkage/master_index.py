@@ -40,6 +40,7 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from linkage import candidates as cand
 from linkage.fallback import RESULT_SCHEMA, Fallback, LinkContext, NoFallback
 from linkage.review import apply_decisions
 from npd.duck import local_duckdb, scalar, sql_str
@@ -437,6 +438,7 @@ def link_records(
     )
     with local_duckdb(tmp_dir) as con, open_engine(identity_url) as engine, engine.begin() as conn:
         _prepare(con, records)
+        cand.standardise_records(con, "src", "src_std")
         ensure_schema(conn, "identity")
         create_temp(conn, "_candidates", con.sql("SELECT * FROM cand").to_arrow_table())
         known = query_arrow(
@@ -489,6 +491,12 @@ def link_records(
             catalogue.table("identity.record_identity"),
             {"feed": feed, "academic_year": academic_year, "term": term},
             _record_identity(con, feed, academic_year, term, load_id),
+        )
+        replace_partition(
+            conn,
+            catalogue.table("identity.linkage_key"),
+            {"feed": feed, "academic_year": academic_year, "term": term},
+            cand.index_rows(con, "src_std", "assigned", feed, academic_year, term),
         )
         con.execute(
             f"COPY (SELECT s.*, a.person_id, a.link_method, a.match_probability, a.model_version, "

@@ -117,7 +117,9 @@ BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
     ("forename", "surname", "birth_year"),
     ("dob", "sector"),  # district would do, but gives as many pairs as the other rules together
 )
-SWAPPED_RULE = "l.dob = r.dob AND l.forename = r.surname"
+# Forename and surname swapped on one side: (left column, right column) pairs.
+SWAPPED: tuple[tuple[str, str], ...] = (("dob", "dob"), ("forename", "surname"))
+SWAPPED_RULE = " AND ".join(f"l.{a} = r.{b}" for a, b in SWAPPED)
 
 
 def blocking_rules() -> list[Any]:

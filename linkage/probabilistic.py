@@ -98,9 +98,10 @@ class ProbabilisticLinker:
             review.replace_pending(context.conn, *partition, _empty_reviews())
             _record_weights(con, context, "", decided=False)
             return RESULT_SCHEMA.empty_table()
-        cand.fetch_blocked(context.conn, con, "fb_q", partition, "fb_raw")
+        cand.ensure_index(context.conn, con)
+        cand.fetch_blocked(context.conn, con, "fb_q", partition, "fb_std")
         _batch_rows(con, context)
-        cand.representative(con, "fb_raw", "fb_c")
+        cand.variants(con, "fb_std", "fb_c")
         _blocked(con)
         con.execute("CREATE OR REPLACE TEMP VIEW fb_qs AS SELECT * FROM fb_q WHERE has_candidate")
         scored = scalar(con, "SELECT count(*) FROM fb_q WHERE has_candidate") > 0
@@ -181,23 +182,18 @@ def _queries(con: duckdb.DuckDBPyConnection, unlinked: str, context: LinkContext
 
 
 def _batch_rows(con: duckdb.DuckDBPyConnection, context: LinkContext) -> None:
-    """This batch's records already placed are candidates too (a dual registration's other row)."""
-    cols = {r[0] for r in con.execute(f"DESCRIBE {context.records}").fetchall()}
-    ret = "s._return" if "_return" in cols else "s._source_file"
-
-    def col(name: str, cast: str) -> str:
-        return f"CAST(s.{name} AS {cast})" if name in cols else f"CAST(NULL AS {cast})"
-
+    """This batch's records already placed are candidates too (a dual registration's other
+    row): those sharing a blocking key with a query, from the batch standardised once."""
     term = sql_str(context.term) if context.term else "CAST(NULL AS VARCHAR)"
+    year = sql_str(context.academic_year)
     con.execute(
         f"""
-        INSERT INTO fb_raw
-        SELECT a.person_id, {sql_str(context.feed)}, {sql_str(context.academic_year)}, {term},
-               s.record_key, CAST({ret} AS VARCHAR), {col("forename", "VARCHAR")},
-               {col("surname", "VARCHAR")}, TRY_CAST({col("dob", "VARCHAR")} AS DATE),
-               {col("sex", "VARCHAR")}, {col("postcode", "VARCHAR")}, TRY_CAST({col("la_code", "VARCHAR")} AS INTEGER)
-        FROM {context.records} s JOIN {context.placed} a USING (record_key)
-        WHERE a.person_id IS NOT NULL
+        INSERT INTO fb_std
+        SELECT a.person_id, {sql_str(context.feed)}, {year}, {term}, s.record_key, s.return_key,
+               {cand.recency_of(year, term)}, s.forename, s.surname, s.dob, s.sex, s.postcode,
+               s.sector, s.district, s.birth_year, s.la_code
+        FROM {context.standard} s JOIN {context.placed} a USING (record_key)
+        WHERE a.person_id IS NOT NULL AND {cand.shares_key("s", "fb_q")}
         """
     )
 
@@ -208,12 +204,8 @@ def _blocked(con: duckdb.DuckDBPyConnection) -> None:
     A query sharing none cannot match anyone the index holds: it is a new person, model or no
     model. The rules are the model's own (linkage.model.BLOCKING_RULES).
     """
-    rules = [" AND ".join(f"c.{col} = q.{col}" for col in rule) for rule in fs.BLOCKING_RULES] + [
-        fs.SWAPPED_RULE.replace("l.", "c.").replace("r.", "q.")
-    ]
-    exists = " OR ".join(f"EXISTS (SELECT 1 FROM fb_c c WHERE {r})" for r in rules)
     con.execute("ALTER TABLE fb_q ADD COLUMN has_candidate BOOLEAN")
-    con.execute(f"UPDATE fb_q AS q SET has_candidate = ({exists})")
+    con.execute(f"UPDATE fb_q AS q SET has_candidate = {cand.shares_key('q', 'fb_c')}")
 
 
 def fs_scores(
