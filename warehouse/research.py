@@ -1,15 +1,19 @@
 """Load a partition's research tables: minimised and pseudonymised as the catalogue says.
 
-The research rows are built in a local DuckDB (the key joins as a one-row table),
-then the partition is replaced in the warehouse in one transaction together with
-its audit.partition_load row, so a failure leaves the previous partition whole.
+The research rows are built from the linked records (the key joins as a one-row table)
+and the partition is replaced in the warehouse in one transaction together with its
+audit.partition_load row, so a failure leaves the previous partition whole. An embedded
+DuckDB warehouse builds them itself, reading the linked Parquet in place (no copy through
+Python); another warehouse (PostgreSQL) gets them built in a local DuckDB and sent by COPY.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import sqlalchemy as sa
 
 from governance.keys import load_key
 from governance.minimise import research_select
@@ -18,9 +22,9 @@ from ingest.feeds import get_feed
 from linkage.master_index import LINKED
 from npd import audit
 from npd.config import Settings
-from npd.duck import local_duckdb, sql_str
+from npd.duck import local_duckdb, quote_ident, sql_str
 from npd.partition import Partition
-from warehouse.load import replace_partition
+from warehouse.load import partition_filter, replace_partition
 from warehouse_schema.catalogue import load_catalogue
 
 
@@ -37,9 +41,7 @@ def partition_values(partition: Partition, columns: tuple[str, ...]) -> dict[str
 def build_research(settings: Settings, partition: Partition) -> dict[str, pa.Table]:
     """The research rows for each of the feed's research tables, from the linked records."""
     catalogue = load_catalogue()
-    linked = partition.staging_dir(settings) / LINKED
-    if not linked.exists():
-        raise FileNotFoundError(f"{partition.label} has no linked records: run the link step first")
+    linked = _linked(settings, partition)
     key = load_key(settings)
     built: dict[str, pa.Table] = {}
     with local_duckdb(settings.tmp_dir) as con:
@@ -53,16 +55,51 @@ def build_research(settings: Settings, partition: Partition) -> dict[str, pa.Tab
     return built
 
 
+def _load_in_place(settings: Settings, partition: Partition, conn: sa.Connection) -> dict[str, int]:
+    """Replace the partition of each research table by one INSERT ... SELECT the warehouse's
+    DuckDB runs over the linked Parquet: no rows pass through Python. The linked records are
+    already in source order (the link step writes them so), which the insert keeps."""
+    catalogue = load_catalogue()
+    linked = _linked(settings, partition)
+    raw = conn.connection.driver_connection
+    register_key(raw, load_key(settings))
+    loaded: dict[str, int] = {}
+    try:
+        for table_key in get_feed(partition.feed).research_tables:
+            table = catalogue.table(table_key)
+            where, params = partition_filter(table, partition_values(partition, table.partition_by))
+            target = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
+            conn.execute(sa.text(f"DELETE FROM {target} WHERE {where}"), params)
+            cols = ", ".join(quote_ident(c) for c in table.column_names)
+            result = conn.exec_driver_sql(
+                f"INSERT INTO {target} ({cols}) SELECT {research_select(table)} "
+                f"FROM read_parquet({sql_str(linked)}) r CROSS JOIN {KEY_TABLE} k"
+            )
+            loaded[table_key] = int(result.fetchall()[0][0])
+    finally:
+        raw.unregister(KEY_TABLE)
+    return loaded
+
+
+def _linked(settings: Settings, partition: Partition) -> Path:
+    linked = partition.staging_dir(settings) / LINKED
+    if not linked.exists():
+        raise FileNotFoundError(f"{partition.label} has no linked records: run the link step first")
+    return linked
+
+
 def load_research(settings: Settings, partition: Partition, load_id: str) -> dict[str, Any]:
-    built = build_research(settings, partition)
     catalogue = load_catalogue()
     loaded: dict[str, int] = {}
     with audit.warehouse(settings) as conn:
-        for table_key, data in built.items():
-            table = catalogue.table(table_key)
-            loaded[table_key] = replace_partition(
-                conn, table, partition_values(partition, table.partition_by), data
-            )
+        if conn.dialect.name == "duckdb":
+            loaded = _load_in_place(settings, partition, conn)
+        else:
+            for table_key, data in build_research(settings, partition).items():
+                table = catalogue.table(table_key)
+                loaded[table_key] = replace_partition(
+                    conn, table, partition_values(partition, table.partition_by), data
+                )
         bookkeeping = catalogue.table("audit.partition_load")
         rows = [
             {
