@@ -33,6 +33,7 @@ from linkage.decision import Thresholds, decide, match_share, pair_threshold
 from linkage.fallback import RESULT_SCHEMA, LinkContext
 from linkage.standardise import standard_select
 from npd.duck import scalar, sql_str
+from warehouse.bulk import create_temp, query_arrow
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class ProbabilisticLinker:
             share = match_share(con, "fb_q", "fb_c", model)
             prior = model.prior(persons, share)
             floor = pair_threshold(self.config.thresholds, share)
-            scores = fs_scores(con, model, prior, floor)
+            scores = _without_uln_conflicts(con, context, fs_scores(con, model, prior, floor))
             con.register("_fb_scores_view", scores)
         else:
             share, prior = 0.0, 0.0
@@ -227,6 +228,49 @@ def fs_scores(
     ).to_arrow_table()
     con.unregister("_fb_pairs_view")
     return best
+
+
+def _without_uln_conflicts(
+    con: duckdb.DuckDBPyConnection, context: LinkContext, scores: pa.Table
+) -> pa.Table:
+    """Drop the pairs of a record carrying a valid ULN with a person who holds other ULNs but
+    not that one: a ULN belongs to one learner for life, so they are two people however alike
+    they look. Persons with no ULN yet (a pupil known only by UPN) stay candidates."""
+    cols = {r[0] for r in con.execute(f"DESCRIBE {context.records}").fetchall()}
+    if scores.num_rows == 0 or not {"uln", "uln_valid"} <= cols:
+        return scores
+    con.register("_fb_scored_view", scores)
+    persons = con.sql("SELECT DISTINCT person_id FROM _fb_scored_view").to_arrow_table()
+    create_temp(context.conn, "_fb_scored_persons", persons)
+    held = query_arrow(
+        context.conn,
+        "SELECT p.person_id, p.id_value AS uln FROM identity.person_identifier p "
+        "JOIN _fb_scored_persons c ON c.person_id = p.person_id WHERE p.id_type = 'ULN'",
+        schema=pa.schema([("person_id", pa.int64()), ("uln", pa.string())]),
+    )
+    con.register("_fb_held_view", held)
+    # ULNs this batch gives persons too (a learner's other record linked by it).
+    kept = con.sql(
+        f"""
+        WITH held AS (
+            SELECT person_id, uln FROM _fb_held_view
+            UNION SELECT a.person_id, s.uln FROM {context.records} s
+                  JOIN {context.placed} a USING (record_key)
+                  WHERE a.person_id IS NOT NULL AND coalesce(s.uln_valid, false)
+        ), query_uln AS (
+            SELECT q.unique_id AS query_id, s.uln FROM fb_q q JOIN {context.records} s
+            USING (record_key) WHERE coalesce(s.uln_valid, false)
+        )
+        SELECT p.* FROM _fb_scored_view p LEFT JOIN query_uln u USING (query_id)
+        WHERE u.uln IS NULL
+           OR NOT EXISTS (SELECT 1 FROM held h WHERE h.person_id = p.person_id)
+           OR EXISTS (SELECT 1 FROM held h WHERE h.person_id = p.person_id AND h.uln = u.uln)
+        ORDER BY p.query_id, p.person_id
+        """
+    ).to_arrow_table()
+    for view in ("_fb_scored_view", "_fb_held_view"):
+        con.unregister(view)
+    return kept
 
 
 def _empty_scores() -> pa.Table:
