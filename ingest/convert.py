@@ -66,12 +66,12 @@ def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
         expr = f"TRY_CAST({raw} AS DOUBLE)"
         return expr, f"{raw} IS NOT NULL AND ({typed} IS NULL OR isnan({typed}))"
     if fld.type == "bool":
-        t = ", ".join(sql_literal(v) for v in _TRUE)
-        f = ", ".join(sql_literal(v) for v in _FALSE)
-        expr = (
-            f"(CASE WHEN lower({raw}) IN ({t}) THEN true WHEN lower({raw}) IN ({f}) THEN false END)"
+        # A simple CASE, not IN lists: DuckDB turns an IN list of five or more values into a
+        # join, which costs more and gives up the row order that lets staging skip a sort.
+        whens = " ".join(
+            f"WHEN {sql_literal(v)} THEN {str(v in _TRUE).lower()}" for v in (*_TRUE, *_FALSE)
         )
-        return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
+        return f"(CASE lower({raw}) {whens} END)", f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "postcode":
         squashed = f"regexp_replace(upper({raw}), '\\s+', '', 'g')"
         expr = (
@@ -106,12 +106,22 @@ def _problem(fld: FieldSpec) -> str:
 class TypedSelect:
     """Typing in three layers so each value is cleaned once and typed once:
     `cleaned` (trimmed raw text per present field, named __raw_<i>), `columns` (typed
-    expressions over the cleaned text) and `reasons` (over cleaned text and typed columns)."""
+    expressions over the cleaned text) and `reasons` (over cleaned text and typed columns).
+    `failures` are the reasons' conditions: a row has a reason exactly when one holds, so
+    reason text is built only for the rows that fail (building it for every row is costly)."""
 
     cleaned: list[str]
     columns: list[TypedColumn]
     reasons: list[str]
     raw_names: list[str]
+    failures: list[str]
+
+    def reason_sql(self) -> str:
+        """SQL for a row's reasons joined by '; ', or NULL when it has none."""
+        if not self.reasons:
+            return "NULL"
+        any_failed = " OR ".join(f"({c})" for c in self.failures)
+        return f"CASE WHEN {any_failed} THEN concat_ws('; ', {', '.join(self.reasons)}) END"
 
 
 def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
@@ -125,6 +135,7 @@ def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
     raw_names: list[str] = []
     columns: list[TypedColumn] = []
     reasons: list[str] = []
+    failures: list[str] = []
     for i, fld in enumerate(table.fields):
         sql_type = SQL_TYPES[fld.type]
         actual = present.get(fld.source.lower())
@@ -143,9 +154,13 @@ def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
         _identifier_extras(fld, raw, columns)
         if failed:
             reasons.append(_reason(fld, failed, _problem(fld), raw))
+            failures.append(failed)
         if fld.required:
             reasons.append(_reason(fld, f"{raw} IS NULL", "required value missing", None))
-    return TypedSelect(cleaned=cleaned, columns=columns, reasons=reasons, raw_names=raw_names)
+            failures.append(f"{raw} IS NULL")
+    return TypedSelect(
+        cleaned=cleaned, columns=columns, reasons=reasons, raw_names=raw_names, failures=failures
+    )
 
 
 def _identifier_extras(fld: FieldSpec, raw: str, columns: list[TypedColumn]) -> None:

@@ -8,6 +8,7 @@ and the raw text. The accounts it keeps are the proof that nothing was lost.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,6 @@ from ingest.convert import SQL_TYPES, empty_typed_columns, typed_select
 from ingest.csv_source import (
     CsvFile,
     RawFiles,
-    RawTable,
     drop_raw_files,
     load_csv_files,
     raw_json,
@@ -26,7 +26,7 @@ from ingest.csv_source import (
 )
 from ingest.errors import InputError
 from ingest.spec import TableSpec
-from npd.duck import quote_ident, sql_str
+from npd.duck import quote_ident, scalar, sql_str
 
 LINEAGE = ("_load_id", "_source_file", "_source_row", "_return")
 
@@ -157,27 +157,6 @@ class StagingSession:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _type_and_split(
-        self,
-        raw: RawTable,
-        table: TableSpec,
-        source: str,
-        return_name: str,
-        file_reason: str | None,
-        account: FileAccount,
-    ) -> None:
-        """Type and split one source's raw rows (a temp table with _ord and _source_row)."""
-        view = f"{raw.name}_one"
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {sql_str(source)} AS _source_file, "
-            f"{sql_str(return_name)} AS _return FROM {raw.name}"
-        )
-        files = RawFiles(
-            name=view, header=raw.header, rows={source: raw.rows}, rejects={source: raw.rejects}
-        )
-        self._split(files, table, file_reason, {source: account})
-        self.con.execute(f"DROP VIEW IF EXISTS {view}")
-
     def _split(
         self,
         raw: RawFiles,
@@ -186,44 +165,51 @@ class StagingSession:
         accounts: dict[str, FileAccount],
     ) -> None:
         """Type every row, then append typed rows to staged_<table> and the rest, with their
-        reasons and raw text, to quarantine; count both per source file."""
+        reasons and raw text, to quarantine; count both per source file.
+
+        The typed rows are written once, in _ord order, into a table shaped like
+        staged_<table> with _ord and _reason after it. Failing rows are quarantined and
+        deleted from it; if staged_<table> is still empty, the typed table becomes it (a
+        rename: no rows copied), otherwise its rows are appended in order."""
         typing = typed_select(table, raw.header)
-        columns, reasons = typing.columns, typing.reasons
-        if file_reason:
-            reasons = [sql_str(file_reason)]
+        reason_expr = sql_str(file_reason) if file_reason else typing.reason_sql()
         cleaned = "".join(f", {c}" for c in typing.cleaned)
-        typed_cols = "".join(f", {c.expr} AS {quote_ident(c.name)}" for c in columns)
+        typed_cols = "".join(f", {c.expr} AS {quote_ident(c.name)}" for c in typing.columns)
         kept_raw = "".join(f", {r}" for r in typing.raw_names)
-        dropped = f"EXCLUDE ({', '.join(typing.raw_names)})" if typing.raw_names else ""
-        reason_expr = f"NULLIF(concat_ws('; ', {', '.join(reasons)}), '')" if reasons else "NULL"
+        staged_cols = ", ".join(
+            f"CAST({quote_ident(c.name)} AS {_sql_type_of(table, c.name)}) AS {quote_ident(c.name)}"
+            for c in typing.columns
+        )
         typed = f"{raw.name}_typed"
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {typed} AS
+        select = f"""
             WITH cleaned AS (
                 SELECT _ord, _source_file, _source_row, _return{cleaned} FROM {raw.name}
             ),
             typed AS (
                 SELECT _ord, _source_file, _source_row, _return{typed_cols}{kept_raw} FROM cleaned
             )
-            SELECT * {dropped}, {sql_str(self.load_id)} AS _load_id, {reason_expr} AS _reason
+            SELECT CAST({sql_str(self.load_id)} AS VARCHAR) AS _load_id,
+                   CAST(_source_file AS VARCHAR) AS _source_file,
+                   CAST(_source_row AS BIGINT) AS _source_row,
+                   CAST(_return AS VARCHAR) AS _return,
+                   {staged_cols},
+                   _ord, {reason_expr} AS _reason
             FROM typed
             """
-        )
+        # Rows must come out in _ord order. A scan of an ordered source through projections
+        # keeps its order (DuckDB's order preservation), so the sort is needed only when the
+        # source is not known to be ordered or the plan has anything else in it (a join).
+        if not (raw.ordered and _keeps_order(self.con, select)):
+            select = f"SELECT * FROM ({select}) ORDER BY _ord"
+        self.con.execute(f"CREATE OR REPLACE TABLE {typed} AS {select}")
         self._flag_duplicates(typed, table)
-        names = ", ".join(quote_ident(c.name) for c in columns)
-        self.con.execute(
-            f"INSERT INTO {staged_name(table.name)} (_load_id, _source_file, _source_row, _return, {names}) "
-            f"SELECT _load_id, _source_file, _source_row, _return, {names} FROM {typed} "
-            f"WHERE _reason IS NULL ORDER BY _ord"
-        )
         self.con.execute(
             f"""
             INSERT INTO quarantine
             SELECT t._load_id, t._source_file, t._source_row, t._return, {sql_str(table.name)},
                    t._reason, {raw_json("r", raw.header)}
-            FROM {typed} t JOIN {raw.name} r USING (_ord)
-            WHERE t._reason IS NOT NULL ORDER BY t._ord
+            FROM (SELECT * FROM {typed} WHERE _reason IS NOT NULL) t JOIN {raw.name} r USING (_ord)
+            ORDER BY t._ord
             """
         )
         self._quarantine_rejects(raw, table)
@@ -240,7 +226,19 @@ class StagingSession:
             account.rows_read = raw.rows_read(source)
             account.rows_quarantined = bad[source] + rejected
             account.rows_staged = raw.rows[source] - bad[source]
-        self.con.execute(f"DROP TABLE IF EXISTS {typed}")
+        self._append_staged(typed, table)
+
+    def _append_staged(self, typed: str, table: TableSpec) -> None:
+        """Move a typed table's good rows (already in order) into staged_<table>."""
+        staged = staged_name(table.name)
+        self.con.execute(
+            f"DELETE FROM {typed} WHERE _reason IS NOT NULL; "
+            f"ALTER TABLE {typed} DROP COLUMN _reason; ALTER TABLE {typed} DROP COLUMN _ord"
+        )
+        if scalar(self.con, f"SELECT count(*) FROM (SELECT 1 FROM {staged} LIMIT 1)") == 0:
+            self.con.execute(f"DROP TABLE {staged}; ALTER TABLE {typed} RENAME TO {staged}")
+        else:
+            self.con.execute(f"INSERT INTO {staged} SELECT * FROM {typed}; DROP TABLE {typed}")
 
     def _quarantine_rejects(self, raw: RawFiles, table: TableSpec) -> None:
         """Rows the reader could not parse, in one insert (a badly encoded file has many)."""
@@ -289,6 +287,22 @@ class StagingSession:
                 WHERE t._ord = d._ord
                 """
             )
+
+
+_ORDER_KEEPING = {"PROJECTION", "FILTER", "SEQ_SCAN", "TABLE_SCAN", "DUMMY_SCAN"}
+
+
+def _keeps_order(con: duckdb.DuckDBPyConnection, select: str) -> bool:
+    """Whether the physical plan of select only scans one table and projects or filters it,
+    operators that keep insertion order (anything else, a join above all, may not)."""
+    plan = con.execute(f"EXPLAIN (FORMAT json) {select}").fetchall()[0][1]
+    ops: list[str] = []
+    stack = json.loads(plan)
+    while stack:
+        node = stack.pop()
+        ops.append(str(node.get("name", "")).strip().upper().replace(" ", "_"))
+        stack.extend(node.get("children", []))
+    return bool(ops) and all(op in _ORDER_KEEPING for op in ops)
 
 
 def staged_name(table: str) -> str:
