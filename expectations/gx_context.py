@@ -24,6 +24,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.exceptions import DataContextError
 from great_expectations.execution_engine import pandas_execution_engine
 
+from expectations.gx_engine import use_narrow_engine
 from expectations.gx_suite import to_gx_suite
 from expectations.privacy import quiet_gx_logs
 from expectations.suite_spec import SuiteSpec
@@ -42,6 +43,8 @@ if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
     pandas_execution_engine.HASH_THRESHOLD = 0
 else:  # a GX upgrade moved it: validation still works, only slower
     log.warning("great_expectations has no HASH_THRESHOLD; batch fingerprinting stays on")
+
+use_narrow_engine()  # metrics read their domain's columns, not copies of the whole batch
 
 
 RESULTS_STORE = "scrubbed_validation_results_store"
