@@ -18,6 +18,7 @@ from expectations.runner import (
     MissingParamsError,
     ValidationOutcome,
     build_data_docs,
+    read_records,
     validate_records,
 )
 
@@ -205,6 +206,22 @@ def test_missing_params_and_columns_are_refused(gx_dir: Path) -> None:
         )
     with pytest.raises(MissingColumnsError, match="dob"):
         _census(census_frame(5).drop(columns=["dob"]), gx_dir)
+
+
+def test_read_records_reads_only_the_suite_columns(gx_dir: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from expectations.suite_spec import load_suite
+
+    table = census_table(50)
+    pq.write_table(table, tmp_path / "records.parquet")
+    records = read_records(tmp_path / "records.parquet", "school_census")
+    assert records.column_names == load_suite("school_census").columns
+    assert "surname" not in records.column_names and records.num_rows == 50
+    assert _census(records, gx_dir).results == _census(table, gx_dir).results
+    pq.write_table(table.drop(["dob"]), tmp_path / "records.parquet")
+    with pytest.raises(MissingColumnsError, match="dob"):
+        _census(read_records(tmp_path / "records.parquet", "school_census"), gx_dir)
 
 
 def test_an_empty_batch_blocks(gx_dir: Path) -> None:
