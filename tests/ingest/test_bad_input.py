@@ -211,3 +211,71 @@ def test_a_missing_required_value_is_quarantined_for_every_kind_of_field(
     assert (account.rows_staged, account.rows_quarantined) == (ROWS - 2, 2)
     reasons = {(q[1], q[2]) for q in _quarantine(settings)}
     assert reasons == {(3, "sex: required value missing"), (5, "dob: required value missing")}
+
+
+@pytest.mark.parametrize("rejected", [False, True], ids=["all-lines-parse", "rejected-lines"])
+def test_staged_rows_keep_file_and_line_order_with_exact_lines_and_reruns_are_identical(
+    settings, shared_fixtures, rejected
+) -> None:
+    """Several returns read in one pass, with rejected lines, bad values and duplicates:
+    staged rows come out in (file, line) order without sorting, every row's line is exact,
+    and a rerun writes the same tables."""
+    header, template = _fixture_rows(shared_fixtures)
+    n, returns = 4000, ["LA202", "LA204", "LA330"]
+    pid, upn_col = header.index("pupilonrolltableid"), header.index("upn")
+    upn_of, dob, sex = header.index("upn"), header.index("dob"), header.index("sex")
+    lines_by_file: dict[str, list[str]] = {}
+    for k, la in enumerate(returns):
+        serial = np.arange(n) + k * n
+        upns = make_upns(np.full(n, 202), 2001 + serial // 1000, np.full(n, 19), serial % 1000)
+        rows = []
+        for i in range(n):
+            row = list(template[i % ROWS])
+            row[pid], row[upn_col] = f"{la}-{i:06d}", str(upns[i])
+            rows.append(row)
+        rows[10][dob] = "not a date"  # line 12
+        rows[2000][sex] = "X"  # line 2002
+        rows[3000][upn_of], rows[3000][header.index("NativeId")] = (
+            rows[2999][upn_of],
+            rows[2999][header.index("NativeId")],
+        )  # lines 3001 and 3002 duplicate each other
+        path = _write(
+            _return_file(settings).parent.parent / la / "2025_spring_pupilonroll.csv", header, rows
+        )
+        if rejected and k != 1:  # two of three files lose a field on two lines (rejected)
+            text = path.read_text(encoding="utf-8").splitlines()
+            for line in (5, 3500):
+                text[line - 1] = text[line - 1].rsplit(",", 3)[0]
+            path.write_text("\n".join(text) + "\n", encoding="utf-8")
+        lines_by_file[la] = path.read_text(encoding="utf-8").splitlines()
+
+    def staged() -> list[tuple]:
+        return duckdb.sql(
+            f"SELECT _source_file, _source_row, pupil_on_roll_id "
+            f"FROM '{PARTITION.staging_dir(settings)}/tables/pupilonroll.parquet'"
+        ).fetchall()
+
+    report = stage(settings, PARTITION)
+    first = staged()
+    bad = {12, 2002, 3001, 3002}
+    for k, la in enumerate(returns):
+        lost = {5, 3500} if rejected and k != 1 else set()
+        (account,) = [f for f in report.files if f.table == "pupilonroll" and la in f.source_file]
+        assert account.balanced and account.rows_read == n
+        assert account.rows_quarantined == len(bad) + len(lost)
+        mine = [
+            (line, p) for f, line, p in first if f.endswith(f"{la}/2025_spring_pupilonroll.csv")
+        ]
+        expected = [line for line in range(2, n + 2) if line not in bad | lost]
+        assert [line for line, _ in mine] == expected  # in line order, each line exact
+        for line, p in mine:  # the row staged for a line is the one written on it
+            assert lines_by_file[la][line - 1].startswith(p + ",")
+    assert [f for f, _, _ in first] == sorted(f for f, _, _ in first)  # returns in order
+    quarantined = {(q[0].split("/")[-2], q[1]) for q in _quarantine(settings)}
+    assert quarantined == {
+        (la, line)
+        for k, la in enumerate(returns)
+        for line in bad | ({5, 3500} if rejected and k != 1 else set())
+    }
+    stage(settings, PARTITION)
+    assert staged() == first
