@@ -8,6 +8,10 @@ columns no metric reads. NarrowPandasExecutionEngine selects the domain's column
 those its row condition reads) first, then filters exactly as GX does; table domains
 and row conditions it cannot read (pandas query strings) go to GX unchanged.
 
+GX also asks for the same filtered domain several times per run (a row-conditioned
+expectation's row count, unexpected count and values each filter the batch again), so
+filtered records are kept for the batch they came from and dropped with it.
+
 Narrowing is safe because RESULT_FORMAT never asks for unexpected rows or index
 columns (privacy.py), the only results that read columns outside the domain.
 tests/expectations/test_gx_engine.py checks it against GX's own engine.
@@ -15,6 +19,8 @@ tests/expectations/test_gx_engine.py checks it against GX's own engine.
 
 from __future__ import annotations
 
+import json
+import weakref
 from typing import Any
 
 import pandas as pd
@@ -23,6 +29,7 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.row_conditions import (
     AndCondition,
     ComparisonCondition,
+    Condition,
     NullityCondition,
     OrCondition,
     deserialize_row_condition,
@@ -68,10 +75,52 @@ def domain_columns(domain_kwargs: dict[str, Any]) -> list[str] | None:
     return list(dict.fromkeys(columns))
 
 
+def _filter_key(domain_kwargs: dict[str, Any]) -> str | None:
+    """A stable key for a domain that filters rows; None if it filters none (or is not plain)."""
+    if not domain_kwargs.get("row_condition") and not domain_kwargs.get("ignore_row_if"):
+        return None
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Condition):
+            return value.dict()
+        raise TypeError(type(value).__name__)
+
+    try:
+        return json.dumps(domain_kwargs, sort_keys=True, default=plain)
+    except (TypeError, ValueError):
+        return None
+
+
 class NarrowPandasExecutionEngine(PandasExecutionEngine):
     """PandasExecutionEngine whose column, pair and compound domains hold only their columns."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # batch data -> filter key -> records; an entry goes when GX drops its batch
+        self._filtered: weakref.WeakKeyDictionary[Any, dict[str, pd.DataFrame]] = (
+            weakref.WeakKeyDictionary()
+        )
+
     def get_domain_records(self, domain_kwargs: dict) -> pd.DataFrame:
+        key = _filter_key(domain_kwargs)
+        batch = self._batch_data(domain_kwargs) if key else None
+        if key is None or batch is None:
+            return self._domain_records(domain_kwargs)
+        kept = self._filtered.setdefault(batch, {})
+        if key not in kept:
+            kept[key] = self._domain_records(domain_kwargs)
+        return kept[key].copy(deep=False)  # a metric adding a column changes only its copy
+
+    def _batch_data(self, domain_kwargs: dict) -> Any:
+        manager = self.batch_manager
+        batch_id = domain_kwargs.get("batch_id")
+        return (
+            manager.active_batch_data
+            if batch_id is None
+            else manager.batch_data_cache.get(batch_id)
+        )
+
+    def _domain_records(self, domain_kwargs: dict) -> pd.DataFrame:
         columns = domain_columns(domain_kwargs)
         if columns is None:
             return super().get_domain_records(domain_kwargs)

@@ -136,3 +136,15 @@ def test_results_match_gx_own_engine(
     if suite == "school_census":  # the planted faults, pair and compound domains among them
         failed = {r.column for r in narrow.results if not r.success}
         assert {"laestab,upn", "census_date,entry_date", "uln_valid", "sex"} <= failed
+
+
+def test_filtered_records_are_kept_per_batch_and_copied_out() -> None:
+    _, narrow = _engines(_frame())
+    domain = {"column": "a", "row_condition": NOT_NULL_B}
+    first = narrow.get_domain_records(dict(domain))
+    first["a"] = -1.0  # a metric changing its records changes nothing kept
+    again = narrow.get_domain_records(dict(domain))
+    assert again is not first and not (again["a"] == -1.0).any()
+    other = _frame().assign(b=None)  # the next batch under the same id: every b missing
+    narrow.load_batch_data("batch", other)
+    assert narrow.get_domain_records(dict(domain)).empty
