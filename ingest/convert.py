@@ -143,7 +143,7 @@ def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
             columns.append(TypedColumn(fld.name, f"CAST(NULL AS {sql_type})"))
             _identifier_extras(fld, "CAST(NULL AS VARCHAR)", columns)
             continue
-        text = f"NULLIF(trim({quote_ident(actual)}), '')"
+        text = clean_text(quote_ident(actual))
         if fld.upper or fld.type in ("upn", "uln"):
             text = f"upper({text})"
         raw = f"__raw_{i}"
@@ -160,6 +160,19 @@ def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
             failures.append(f"{raw} IS NULL")
     return TypedSelect(
         cleaned=cleaned, columns=columns, reasons=reasons, raw_names=raw_names, failures=failures
+    )
+
+
+def clean_text(col: str) -> str:
+    """SQL for NULLIF(trim(col), ''), calling trim only where it could change the value.
+
+    DuckDB's trim strips Unicode space separators (category Zs) from both ends; among ASCII
+    that is only ' '. So a non-empty, all-ASCII value that neither starts nor ends with ' '
+    is already clean, and checking that is cheaper than trimming (one of the larger costs
+    of typing a wide table)."""
+    return (
+        f"(CASE WHEN {col} = '' OR prefix({col}, ' ') OR suffix({col}, ' ') "
+        f"OR strlen({col}) <> length({col}) THEN NULLIF(trim({col}), '') ELSE {col} END)"
     )
 
 
