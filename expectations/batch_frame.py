@@ -5,7 +5,9 @@ GX 1.x validates pandas frames, not DuckDB tables, so staged Arrow data is wrapp
 vectorised only for numpy int and float columns and falls back to a Python call per
 value otherwise (2 s per 1M-row column). Integer columns therefore become numpy
 int64, or float64 with NaN where they hold nulls (as Arrow's own to_pandas does):
-exact for the small integers staged here (scores, LA codes, ages).
+exact for the small integers staged here (scores, LA codes, ages). Dictionary-encoded
+columns (code columns as runner.read_records reads them) become pandas categoricals:
+value-set, pattern and null checks on them count the same rows as on strings.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ class MissingColumnsError(ValueError):
 
 
 def _types_mapper(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
-    """Arrow-backed for everything but integers (None: Arrow's numpy conversion)."""
-    return None if pa.types.is_integer(arrow_type) else pd.ArrowDtype(arrow_type)
+    """Arrow-backed except integers and dictionaries (None: Arrow's numpy or categorical)."""
+    if pa.types.is_integer(arrow_type) or pa.types.is_dictionary(arrow_type):
+        return None
+    return pd.ArrowDtype(arrow_type)
 
 
 def _numpy_integers(series: pd.Series) -> pd.Series:

@@ -47,11 +47,20 @@ def read_records(path: Path, suite: str) -> pa.Table:
     """The staged records file with only the columns the suite reads (every row).
 
     Parquet skips the other columns' pages: a census file has twice the columns the
-    suite reads. Columns the file lacks are left out, so validate_records reports them
-    (MissingColumnsError) as it would for the whole table.
+    suite reads. Code columns (SuiteSpec.code_columns) stay dictionary-encoded as
+    parquet stores them, which spares decoding a million short strings each and
+    makes them pandas categoricals. Columns the file lacks are left out, so
+    validate_records reports them (MissingColumnsError) as for the whole table.
     """
-    present = set(pq.read_schema(path).names)
-    return pq.read_table(path, columns=[c for c in load_suite(suite).columns if c in present])
+    spec = load_suite(suite)
+    schema = pq.read_schema(path)
+    present = set(schema.names)
+    codes = [
+        c for c in spec.code_columns if c in present and pa.types.is_string(schema.field(c).type)
+    ]
+    return pq.read_table(
+        path, columns=[c for c in spec.columns if c in present], read_dictionary=codes
+    )
 
 
 def _parameters(spec: SuiteSpec, params: dict[str, object]) -> dict[str, Any]:

@@ -60,6 +60,34 @@ class SuiteSpec:
                 seen.setdefault(col, None)
         return list(seen)
 
+    @property
+    def code_columns(self) -> list[str]:
+        """Columns only ever checked against a value set, a pattern or for nulls.
+
+        Such columns hold a few distinct codes, so they can be read dictionary-encoded
+        (pandas categoricals); a column that is also compared, made unique or used in a
+        row condition is not one of them.
+        """
+        uses: dict[str, set[str]] = {}
+        for exp in self.expectations:
+            for col in exp.columns:
+                uses.setdefault(col, set()).add(exp.type)
+            for col in _condition_columns(exp.kwargs.get("row_condition")):
+                uses.setdefault(col, set()).add("row_condition")
+        return [c for c in self.columns if uses.get(c) and uses[c] <= CODE_CHECKS]
+
+
+CODE_CHECKS = frozenset(
+    {
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_in_set",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_not_match_regex",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+    }
+)
+
 
 def _condition_columns(condition: Any) -> list[str]:
     if not isinstance(condition, dict):

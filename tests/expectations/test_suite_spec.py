@@ -216,3 +216,12 @@ def test_malformed_suites_are_refused_with_the_expectation_named(
 
 def test_reference_errors_are_value_errors() -> None:
     assert issubclass(SuiteReferenceError, ValueError)
+
+
+def test_code_columns_are_only_value_set_pattern_or_null_checked() -> None:
+    spec = load_suite("school_census")
+    codes = spec.code_columns
+    assert {"ethnicity", "language", "sex", "academic_year", "uln_valid"} <= set(codes)
+    # unique, compound-unique, compared in a pair, or read by a row condition
+    assert not {"record_key", "laestab", "upn", "entry_date", "uln"} & set(codes)
+    assert codes == [c for c in spec.columns if c in codes]
