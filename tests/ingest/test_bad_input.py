@@ -279,3 +279,39 @@ def test_staged_rows_keep_file_and_line_order_with_exact_lines_and_reruns_are_id
     }
     stage(settings, PARTITION)
     assert staged() == first
+
+
+def test_returns_with_different_headers_are_staged_one_after_another_in_full(
+    settings, shared_fixtures
+) -> None:
+    """Files that do not share a header are read separately; the second read appends to
+    what the first staged (the first becomes the staged table, the next are inserted)."""
+    header, rows = _fixture_rows(shared_fixtures)
+    folder = _return_file(settings).parent.parent
+    _write(folder / "LA202" / "2025_spring_pupilonroll.csv", header, rows)
+    extra = [*header, "notinthespec"]
+    others = [list(r) for r in rows]
+    for i, r in enumerate(others):
+        r[header.index("pupilonrolltableid")] = f"other-{i}"
+    _write(folder / "LA204" / "2025_spring_pupilonroll.csv", extra, [[*r, "x"] for r in others])
+    _write(folder / "LA330" / "2025_spring_pupilonroll.csv", header, rows[:2])
+    report = stage(settings, PARTITION)
+    accounts = {f.source_file.split("/")[-2]: f for f in report.files if f.table == "pupilonroll"}
+    assert {k: (a.rows_read, a.rows_staged) for k, a in accounts.items()} == {
+        "LA202": (ROWS, ROWS),
+        "LA204": (ROWS, ROWS),
+        "LA330": (2, 2),
+    }
+    assert any(
+        "undeclared column(s) not staged: notinthespec" in m for m in accounts["LA204"].messages
+    )
+    staged = duckdb.sql(
+        f"SELECT _return, _source_row, pupil_on_roll_id "
+        f"FROM '{PARTITION.staging_dir(settings)}/tables/pupilonroll.parquet'"
+    ).fetchall()
+    ids = [r[header.index("pupilonrolltableid")] for r in rows]
+    assert staged == [
+        *[("LA202", i + 2, ids[i]) for i in range(ROWS)],
+        *[("LA330", i + 2, ids[i]) for i in range(2)],
+        *[("LA204", i + 2, f"other-{i}") for i in range(ROWS)],
+    ]
