@@ -6,7 +6,8 @@ warnings to show. Each run's GX result is stored under gx_dir by run name and
 time, never overwritten, and build_data_docs renders the whole history.
 
 Lean by design, because it runs on every partition: only the columns the suite
-reads are handed to GX (no copy: Arrow buffers are wrapped, pandas selects lazily),
+reads are read (read_records) and handed to GX (no copy: Arrow buffers are wrapped,
+pandas selects lazily), each metric sees only its domain's columns (gx_engine.py),
 one batch per run, counts-only result format.
 """
 

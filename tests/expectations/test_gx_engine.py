@@ -148,3 +148,11 @@ def test_filtered_records_are_kept_per_batch_and_copied_out() -> None:
     other = _frame().assign(b=None)  # the next batch under the same id: every b missing
     narrow.load_batch_data("batch", other)
     assert narrow.get_domain_records(dict(domain)).empty
+
+
+def test_result_format_reads_nothing_outside_a_domain() -> None:
+    from expectations.privacy import RESULT_FORMAT
+
+    assert RESULT_FORMAT["result_format"] in ("BOOLEAN_ONLY", "BASIC")
+    assert not RESULT_FORMAT.get("include_unexpected_rows")
+    assert not RESULT_FORMAT.get("unexpected_index_column_names")
