@@ -89,6 +89,7 @@ class RawFiles:
     rows: dict[str, int]  # source -> rows parsed
     rejects: dict[str, list[Reject]]  # source -> rows the reader rejected
     ordered: bool = False
+    returns: dict[str, str] | None = None  # source -> return, where the reader knows it
 
     def rows_read(self, source: str) -> int:
         return self.rows.get(source, 0) + len({r.line for r in self.rejects.get(source, [])})
@@ -146,9 +147,10 @@ def load_csv_files(
     # Rows after a file's last rejected line follow on directly; rows before it (files with
     # rejected lines only) are looked up in a small line map.
     line = f"r.rowid - {_int_list(starts)}[r._file + 1] + 2 + {_int_list(skipped)}[r._file + 1]"
-    lines = _line_map({i: rejects[f.source] for i, f in enumerate(files) if rejects.get(f.source)})
     join = ""
-    if lines.num_rows:
+    rejecting = {i: rejects[f.source] for i, f in enumerate(files) if rejects.get(f.source)}
+    if rejecting:
+        lines = _line_map(rejecting)
         con.register(f"{name}_lines_view", lines)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_lines AS SELECT * FROM {name}_lines_view")
         con.unregister(f"{name}_lines_view")
@@ -169,7 +171,10 @@ def load_csv_files(
         """
     )
     rows = {f.source: counts.get(i, (0, 0))[0] for i, f in enumerate(files)}
-    return RawFiles(name=name, header=header, rows=rows, rejects=rejects, ordered=not join)
+    returns = {f.source: f.return_name for f in files}
+    return RawFiles(
+        name=name, header=header, rows=rows, rejects=rejects, ordered=not join, returns=returns
+    )
 
 
 def drop_raw_files(con: duckdb.DuckDBPyConnection, raw: RawFiles) -> None:
@@ -224,9 +229,9 @@ def _line_map(rejects: dict[int, list[Reject]]) -> pa.Table:
         lines.append(kept)
     return pa.table(
         {
-            "_file": pa.array(np.concatenate(files) if files else [], pa.int64()),
-            "_file_ord": pa.array(np.concatenate(ords) if ords else [], pa.int64()),
-            "_line": pa.array(np.concatenate(lines) if lines else [], pa.int64()),
+            "_file": pa.array(np.concatenate(files), pa.int64()),
+            "_file_ord": pa.array(np.concatenate(ords), pa.int64()),
+            "_line": pa.array(np.concatenate(lines), pa.int64()),
         }
     )
 

@@ -245,7 +245,7 @@ class StagingSession:
         rows = [(source, r) for source, found in raw.rejects.items() for r in found]
         if not rows:
             return
-        returns = dict(
+        returns = raw.returns or dict(
             self.con.execute(f"SELECT DISTINCT _source_file, _return FROM {raw.name}").fetchall()
         )
         batch = pa.table(
