@@ -92,7 +92,7 @@ def fetch_blocked(
     """Index rows (outside the partition being linked) that share a blocking key with a
     query (standardised, table `queries`), newest per person and identity, into local
     table `out` (STANDARD columns). Returns rows fetched."""
-    tests = []
+    hits = []
     for i, rule in enumerate(blocking_keys()):
         names = [f"k{j}" for j in range(len(rule))]
         keys = con.sql(
@@ -100,12 +100,13 @@ def fetch_blocked(
             f"FROM {queries} WHERE {' AND '.join(f'{q} IS NOT NULL' for _, q in rule)}"
         ).to_arrow_table()
         create_temp(conn, f"_fb_keys_{i}", keys)
-        tests.append(
-            f"({', '.join(f'r.{c}' for c, _ in rule)}) IN "
-            f"(SELECT {', '.join(names)} FROM _fb_keys_{i})"
-        )
+        on = " AND ".join(f"r.{c} = k.{n}" for (c, _), n in zip(rule, names, strict=True))
+        hits.append(f"SELECT r.* FROM identity.linkage_key r JOIN _fb_keys_{i} k ON {on}")
+    # One plain hash join per rule: an OR of IN-subqueries becomes mark joins, which DuckDB
+    # runs pathologically slowly where the index has NULLs (40 s against 1 s at 8M rows).
     # A child seen in every census term is one row, not one per term: the newest record of
-    # each person's standardised identity (what `variants` would keep of them anyway).
+    # each person's standardised identity (what `variants` would keep of them anyway), which
+    # also drops a row that more than one rule found.
     rows = query_arrow(
         conn,
         f"""
@@ -118,8 +119,8 @@ def fetch_blocked(
                    row_number() OVER (
                        PARTITION BY r.person_id, {", ".join(f"r.{c}" for c in _KEY_COLUMNS)}
                        ORDER BY {_recency("r")} DESC, r.record_key) AS _newest
-            FROM identity.linkage_key r
-            WHERE {_not_partition(*partition)} AND ({" OR ".join(tests)})
+            FROM ({" UNION ALL ".join(hits)}) r
+            WHERE {_not_partition(*partition)}
         ) AS fetched
         WHERE _newest = 1
         """,
@@ -169,11 +170,12 @@ def shares_key(alias: str, queries: str) -> str:
     """SQL true where the row `alias` (standard columns) shares a blocking key with a row of
     local table `queries`."""
     tests = [
-        f"({', '.join(f'{alias}.{c}' for c, _ in rule)}) IN "
-        f"(SELECT {', '.join(q for _, q in rule)} FROM {queries})"
+        f"EXISTS (SELECT 1 FROM {queries} k WHERE "
+        + " AND ".join(f"k.{q} = {alias}.{c}" for c, q in rule)
+        + ")"
         for rule in blocking_keys()
     ]
-    return f"coalesce({' OR '.join(tests)}, false)"
+    return f"({' OR '.join(tests)})"  # EXISTS, not IN: see fetch_blocked
 
 
 def standardised(con: duckdb.DuckDBPyConnection, raw: str, out: str) -> None:
