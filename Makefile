@@ -14,8 +14,11 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Bytecode compiled once at install: with PYTHONDONTWRITEBYTECODE set (as on CI and many
+# containers) every process, each Airflow task included, would otherwise compile GX,
+# Splink and pandas again on import (several CPU seconds each).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --python 3.11 --compile-bytecode
 	@touch $@
 
 env: .venv/.synced
