@@ -3,6 +3,8 @@
 Joins the COLLECT tables of each return on pupilonrolltableid: the school table
 gives LA and establishment, FSM periods give eligibility on census day, SEN needs
 give the primary and secondary type by rank, addresses give the postcode.
+
+(list_contains rather than IN: DuckDB plans an IN list of five or more values as a join.)
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:
                p.sen_provision, sen.primary_sen_type, sen.secondary_sen_type,
                p.ncyear_actual, {expected_ncyear(age)} AS ncyear_expected,
                {age} AS age_start_of_year,
-               CASE WHEN p.ncyear_actual IN ('N1', 'N2', 'R', '1', '2', '3', '4', '5', '6', '7', '8',
-                                             '9', '10', '11', '12', '13', '14')
+               CASE WHEN list_contains(['N1', 'N2', 'R', '1', '2', '3', '4', '5', '6', '7', '8',
+                                        '9', '10', '11', '12', '13', '14'], p.ncyear_actual)
                     THEN p.ncyear_actual = {expected_ncyear(age)} END AS ncyear_age_consistent,
                p.enrol_status, p.entry_date, p.boarder, p.service_child, p.plaa, p.yssa,
                p.part_time, a.postcode

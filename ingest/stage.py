@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ingest.accounting import StageReport
@@ -22,7 +23,7 @@ from ingest.spec import load_spec
 from ingest.staging import StagingSession, staged_name
 from ingest.xml_source import stage_xml_returns, uses_xml
 from npd.config import Settings
-from npd.duck import local_duckdb, scalar, sql_str
+from npd.duck import local_duckdb, scalar, sql_str, threads
 from npd.partition import Partition
 
 REPORT = "stage_report.json"
@@ -39,12 +40,10 @@ def stage(settings: Settings, partition: Partition) -> StageReport:
             _relative(source_dir, settings.landing_dir), "no landing folder for this period"
         )
     returns = _returns(source_dir)
-    checksums = {
-        _relative(p, settings.landing_dir): _sha256(p)
-        for r in returns
-        for p in sorted(r.iterdir())
-        if p.is_file()
-    }
+    paths = [p for r in returns for p in sorted(r.iterdir()) if p.is_file()]
+    with ThreadPoolExecutor(max_workers=threads()) as pool:  # hashlib releases the GIL
+        digests = list(pool.map(_sha256, paths))
+    checksums = {_relative(p, settings.landing_dir): d for p, d in zip(paths, digests, strict=True)}
     load_id = _load_id(partition, checksums)
     out = partition.staging_dir(settings)
     if out.exists():
