@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from ingest.spec import SpecError, load_spec
-from npd.codes import codelist, mapping, sql_case
+from npd.codes import codelist, is_valid_la_code, mapping, sql_case, sql_la_code_valid
 
 
 def test_sex_schemes_harmonise_every_source_to_m_f_u() -> None:
@@ -69,3 +69,12 @@ def test_every_code_list_has_short_codes_and_no_stray_meanings() -> None:
         if isinstance(entry, dict) and "codes" in entry:
             for code in entry["codes"]:
                 assert len(str(code)) <= 16, (name, code)  # a meaning parsed as a code is longer
+
+
+def test_la_code_check_in_sql_agrees_with_python_for_every_code() -> None:
+    con = duckdb.connect()
+    got = con.execute(
+        f"SELECT c, {sql_la_code_valid('c')} FROM range(-5, 1100) t(c) ORDER BY c"
+    ).fetchall()
+    assert [ok for _, ok in got] == [is_valid_la_code(c) for c, _ in got]
+    assert sum(ok for _, ok in got) > 150  # the real LA codes are there, not an empty mask
