@@ -41,6 +41,19 @@ def replace_partition(
     return insert_arrow(conn, table.schema, table.name, rows)
 
 
+def replace_partition_select(
+    conn: sa.Connection, table: Table, values: dict[str, Any], select: str
+) -> int:
+    """Replace one partition with the rows of a SELECT the store runs itself, inside the
+    caller's transaction (an embedded DuckDB reading Parquet: no rows pass through Python).
+    The SELECT must give the table's columns in catalogue order. Returns rows inserted."""
+    where, params = partition_filter(table, values)
+    target = f'"{table.schema}"."{table.name}"'
+    conn.execute(sa.text(f"DELETE FROM {target} WHERE {where}"), params)
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    return int(conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) {select}").fetchall()[0][0])
+
+
 def append(conn: sa.Connection, table: Table, data: pa.Table) -> int:
     """Append rows (history tables such as audit.load_run)."""
     return insert_arrow(conn, table.schema, table.name, conform(table, data))

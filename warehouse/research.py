@@ -22,9 +22,9 @@ from ingest.feeds import get_feed
 from linkage.master_index import LINKED
 from npd import audit
 from npd.config import Settings
-from npd.duck import local_duckdb, quote_ident, sql_str
+from npd.duck import local_duckdb, sql_str
 from npd.partition import Partition
-from warehouse.load import partition_filter, replace_partition
+from warehouse.load import replace_partition, replace_partition_select
 from warehouse_schema.catalogue import load_catalogue
 
 
@@ -67,15 +67,13 @@ def _load_in_place(settings: Settings, partition: Partition, conn: sa.Connection
     try:
         for table_key in get_feed(partition.feed).research_tables:
             table = catalogue.table(table_key)
-            where, params = partition_filter(table, partition_values(partition, table.partition_by))
-            target = f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
-            conn.execute(sa.text(f"DELETE FROM {target} WHERE {where}"), params)
-            cols = ", ".join(quote_ident(c) for c in table.column_names)
-            result = conn.exec_driver_sql(
-                f"INSERT INTO {target} ({cols}) SELECT {research_select(table)} "
-                f"FROM read_parquet({sql_str(linked)}) r CROSS JOIN {KEY_TABLE} k"
+            loaded[table_key] = replace_partition_select(
+                conn,
+                table,
+                partition_values(partition, table.partition_by),
+                f"SELECT {research_select(table)} FROM read_parquet({sql_str(linked)}) r "
+                f"CROSS JOIN {KEY_TABLE} k",
             )
-            loaded[table_key] = int(result.fetchall()[0][0])
     finally:
         raw.unregister(KEY_TABLE)
     return loaded

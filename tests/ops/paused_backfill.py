@@ -14,20 +14,24 @@ import time
 from pathlib import Path
 
 
-def _pause_on(module, k: int, ready: Path, only_research: bool) -> None:
-    original = module.replace_partition
+def _pause_on(module, names: tuple[str, ...], k: int, ready: Path, counted) -> None:
+    """Wrap each named partition writer of `module`; pause inside the k-th counted write."""
     seen = {"n": 0}
 
-    def paused(conn, table, values, data):
-        rows = original(conn, table, values, data)
-        if not only_research or table.schema == "research":
-            seen["n"] += 1
-            if seen["n"] == k:
-                ready.write_text(f"{table.key} {values}")
-                time.sleep(600)
-        return rows
+    def wrap(original):
+        def paused(conn, table, values, data):
+            rows = original(conn, table, values, data)
+            if counted(table):
+                seen["n"] += 1
+                if seen["n"] == k:
+                    ready.write_text(f"{table.key} {values}")
+                    time.sleep(600)
+            return rows
 
-    module.replace_partition = paused
+        return paused
+
+    for name in names:
+        setattr(module, name, wrap(getattr(module, name)))
 
 
 def main() -> None:
@@ -38,8 +42,17 @@ def main() -> None:
     from npd.config import Settings
     from npd.periods import AcademicYear
 
-    module = warehouse.research if step == "load" else linkage.master_index
-    _pause_on(module, int(k), Path(ready), only_research=step == "load")
+    if step == "load":  # research tables: built by the store itself, or sent from Arrow
+        names = ("replace_partition", "replace_partition_select")
+        _pause_on(warehouse.research, names, int(k), Path(ready), lambda t: t.schema == "research")
+    else:  # the link's record_identity write (its linkage_key write follows in the same transaction)
+        _pause_on(
+            linkage.master_index,
+            ("replace_partition",),
+            int(k),
+            Path(ready),
+            lambda t: t.key == "identity.record_identity",
+        )
     backfill(Settings.from_env(), AcademicYear.parse(first), AcademicYear.parse(last), feeds)
 
 
