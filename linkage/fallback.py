@@ -30,7 +30,8 @@ class Fallback(Protocol):
     name: str
 
     def link(self, con: duckdb.DuckDBPyConnection, unlinked: str, feed: str) -> pa.Table:
-        """Place records of table `unlinked` (local DuckDB); return rows of RESULT_SCHEMA.
+        """Place records of table `unlinked` (local DuckDB; the columns linkage reads,
+        `linkage.master_index.link_columns()`); return rows of RESULT_SCHEMA.
 
         A returned person_id of NULL with new_person true asks the index for a new person.
         """

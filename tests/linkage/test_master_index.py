@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import sqlalchemy as sa
 
 from linkage.fallback import RESULT_SCHEMA
@@ -17,7 +19,7 @@ from linkage.identifiers import (
     make_ulns,
     make_upns,
 )
-from linkage.master_index import link_records
+from linkage.master_index import _write_linked, link_records
 from npd.config import Settings
 
 UPNS = [str(u) for u in make_upns(np.full(6, 330), np.full(6, 2010), np.full(6, 18), np.arange(6))]
@@ -320,3 +322,34 @@ def test_with_the_fallback_off_an_unseen_uln_makes_its_person_as_before(
     assert [r["person_id"] for r in on_rows[:3]] == [3, 2, 4]
     assert on_rows[3]["link_method"] == "probabilistic" and on_rows[3]["new_person"]
     assert off.by_method == {"uln": 2, "upn": 1, "unlinked": 1}
+
+
+def test_linked_file_is_the_staged_file_with_links_in_staged_order(settings: Settings) -> None:
+    """Linkage holds only the columns it reads; the linked file still carries every staged
+    column, in staged order, with the links beside the right rows."""
+    rows = [
+        {"upn": UPNS[i % 3], "school_urn": f"10000{i}", "fsm_eligible": i % 2 == 0}
+        for i in range(6)
+    ]
+    _, linked = _link(settings, rows, "autumn")
+    staged = pq.read_table(settings.tmp_dir / "records_autumn.parquet")
+    out = pq.read_table(settings.tmp_dir / "linked_autumn.parquet")
+    assert out.column_names[: staged.num_columns] == staged.column_names
+    assert out.select(staged.column_names).equals(staged)
+    people = [r["person_id"] for r in linked]  # numbered in UPN order, not row order
+    assert sorted(set(people)) == [1, 2, 3] and people[:3] == people[3:]
+    by_upn = dict(zip(out.column("upn").to_pylist(), out.column("person_id").to_pylist()))
+    assert sorted(by_upn, key=by_upn.get) == sorted(UPNS[:3])
+
+
+def test_linked_rows_out_of_step_with_the_staged_file_are_refused(tmp_path) -> None:
+    records = tmp_path / "records.parquet"
+    pq.write_table(pa.table({"record_key": ["f.csv#2", "f.csv#3"], "x": [1, 2]}), records)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE src AS SELECT * FROM (VALUES ('f.csv#3'), ('f.csv#2')) t(record_key)")
+    con.execute(
+        "CREATE TABLE assigned AS SELECT record_key, 7::BIGINT AS person_id, 'upn' AS link_method, "
+        "1.0::DOUBLE AS match_probability, 'm' AS model_version, true AS new_person FROM src"
+    )
+    with pytest.raises(duckdb.Error, match="out of step"):
+        _write_linked(con, records, tmp_path / "linked.parquet")
