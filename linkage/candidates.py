@@ -266,7 +266,7 @@ def index_rows(
     feed: str,
     year: str,
     term: str | None,
-) -> pa.Table:
+) -> pa.RecordBatchReader:
     """identity.linkage_key rows of a partition: its linked records, standardised (table
     `standard`, with record_key), with the persons they are linked to (table `placed`)."""
     term_sql = sql_str(term) if term else "CAST(NULL AS VARCHAR)"
@@ -279,7 +279,7 @@ def index_rows(
         WHERE a.person_id IS NOT NULL
         ORDER BY s.record_key
         """
-    ).to_arrow_table()
+    ).to_arrow_reader(250_000)  # streamed into the store, never whole in memory
 
 
 def count_persons(conn: sa.Connection) -> int:

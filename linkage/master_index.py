@@ -53,6 +53,7 @@ MODEL_VERSION = "deterministic-1"
 LA_CHILD_VERSION = "la-child-1"  # the rule that links by the LA's child id
 USABLE_UPN = "('valid', 'temporary')"
 LINKED = "linked.parquet"
+STREAM_ROWS = 250_000  # rows per batch streamed from the link's DuckDB into the store
 KNOWN_SCHEMA = pa.schema(
     [("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())]
 )
@@ -386,7 +387,9 @@ def _new_identifiers(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
 
 def _record_identity(
     con: duckdb.DuckDBPyConnection, feed: str, year: str, term: str | None, load_id: str
-) -> pa.Table:
+) -> pa.RecordBatchReader:
+    """identity.record_identity rows of the batch, streamed: at national size a whole
+    census term as one Arrow table held 2 GB beside both DuckDBs' buffers."""
     table = load_catalogue().table("identity.record_identity")
     available = {r[0] for r in con.execute("DESCRIBE src").fetchall()}
     partition = {
@@ -406,7 +409,7 @@ def _record_identity(
             parts.append(f"s.{col}")
     return con.sql(
         f"SELECT {', '.join(parts)} FROM src s JOIN assigned a USING (record_key) ORDER BY s.record_key"
-    ).to_arrow_table()
+    ).to_arrow_reader(STREAM_ROWS)
 
 
 def _write_linked(con: duckdb.DuckDBPyConnection, records: Path, out: Path) -> None:
@@ -494,7 +497,7 @@ def link_records(
         _prepare(con, records)
         cand.standardise_records(con, "src", "src_std")
         ensure_schema(conn, "identity")
-        create_temp(conn, "_candidates", con.sql("SELECT * FROM cand").to_arrow_table())
+        create_temp(conn, "_candidates", con.sql("SELECT * FROM cand").to_arrow_reader(STREAM_ROWS))
         known = query_arrow(
             conn,
             "SELECT p.id_type, p.id_value, p.person_id FROM identity.person_identifier p "

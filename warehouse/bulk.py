@@ -19,9 +19,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def insert_arrow(conn: sa.Connection, schema: str, table: str, data: pa.Table) -> int:
-    """Append an Arrow table (columns named as the target's) inside the caller's transaction."""
-    if data.num_rows == 0:
+def insert_arrow(
+    conn: sa.Connection, schema: str, table: str, data: pa.Table | pa.RecordBatchReader
+) -> int:
+    """Append an Arrow table or batch stream (columns named as the target's) inside the
+    caller's transaction. Returns rows inserted."""
+    if isinstance(data, pa.Table) and data.num_rows == 0:
         return 0
     backend = conn.dialect.name
     if backend == "duckdb":
@@ -31,38 +34,47 @@ def insert_arrow(conn: sa.Connection, schema: str, table: str, data: pa.Table) -
     raise NotImplementedError(f"no bulk loader for {backend}")
 
 
-def _insert_duckdb(conn: sa.Connection, schema: str, table: str, data: pa.Table) -> int:
+def _insert_duckdb(
+    conn: sa.Connection, schema: str, table: str, data: pa.Table | pa.RecordBatchReader
+) -> int:
     raw = conn.connection.driver_connection
     view = f"_arrow_in_{next(_names)}"
     raw.register(view, data)
     try:
-        cols = ", ".join(_quote(c) for c in data.column_names)
-        conn.exec_driver_sql(
+        cols = ", ".join(_quote(c) for c in data.schema.names)
+        inserted = conn.exec_driver_sql(
             f"INSERT INTO {_quote(schema)}.{_quote(table)} ({cols}) SELECT {cols} FROM {view}"
-        )
+        ).fetchall()
     finally:
         raw.unregister(view)
-    return data.num_rows
+    return int(inserted[0][0])
 
 
 def _copy_postgres(
-    conn: sa.Connection, schema: str, table: str, data: pa.Table, batch_rows: int = 500_000
+    conn: sa.Connection,
+    schema: str,
+    table: str,
+    data: pa.Table | pa.RecordBatchReader,
+    batch_rows: int = 500_000,
 ) -> int:
     raw = conn.connection.driver_connection
-    cols = ", ".join(_quote(c) for c in data.column_names)
+    cols = ", ".join(_quote(c) for c in data.schema.names)
+    batches = data.to_batches(max_chunksize=batch_rows) if isinstance(data, pa.Table) else data
+    rows = 0
     sql = (
         f"COPY {_quote(schema)}.{_quote(table)} ({cols}) FROM STDIN "
         f"(FORMAT csv, HEADER false, NULL '\\N', FORCE_NULL ({cols}))"
     )
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     with raw.cursor() as cur, cur.copy(sql) as copy:
-        for batch in data.to_batches(max_chunksize=batch_rows):
+        for batch in batches:
             buffer = io.BytesIO()
             pacsv.write_csv(
                 _nulls_marked(pa.Table.from_batches([batch])), buffer, write_options=options
             )
             copy.write(buffer.getvalue())
-    return data.num_rows
+            rows += batch.num_rows
+    return rows
 
 
 def _nulls_marked(data: pa.Table) -> pa.Table:
@@ -90,8 +102,8 @@ _PG_TYPES = {
 }
 
 
-def create_temp(conn: sa.Connection, name: str, data: pa.Table) -> None:
-    """A temporary table holding an Arrow table, for joins inside the store."""
+def create_temp(conn: sa.Connection, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
+    """A temporary table holding an Arrow table or batch stream, for joins inside the store."""
     if conn.dialect.name == "duckdb":
         raw = conn.connection.driver_connection
         view = f"_arrow_tmp_{next(_names)}"

@@ -13,7 +13,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from warehouse.bulk import insert_arrow
-from warehouse_schema.catalogue import Table, conform
+from warehouse_schema.catalogue import Table, conform, conform_stream
 
 
 def partition_filter(table: Table, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -32,10 +32,17 @@ def partition_filter(table: Table, values: dict[str, Any]) -> tuple[str, dict[st
 
 
 def replace_partition(
-    conn: sa.Connection, table: Table, values: dict[str, Any], data: pa.Table
+    conn: sa.Connection,
+    table: Table,
+    values: dict[str, Any],
+    data: pa.Table | pa.RecordBatchReader,
 ) -> int:
-    """Replace one partition inside the caller's transaction. Returns rows inserted."""
-    rows = conform(table, data)
+    """Replace one partition inside the caller's transaction (rows as a table, or as a
+    stream of batches that never sits whole in memory). Returns rows inserted."""
+    if isinstance(data, pa.RecordBatchReader):
+        rows = conform_stream(table, data)
+    else:
+        rows = conform(table, data)
     where, params = partition_filter(table, values)
     conn.execute(sa.text(f'DELETE FROM "{table.schema}"."{table.name}" WHERE {where}'), params)
     return insert_arrow(conn, table.schema, table.name, rows)

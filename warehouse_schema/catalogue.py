@@ -232,6 +232,16 @@ def load_catalogue() -> Catalogue:
     return Catalogue(tables=tables, vocabulary=vocab)
 
 
+def conform_stream(table: Table, data: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """`conform`, batch by batch: rows that stream into a store never sit whole in memory.
+    An uncatalogued column is refused before the first batch is read."""
+    conform(table, data.schema.empty_table())
+    batches = (
+        batch for raw in data for batch in conform(table, pa.Table.from_batches([raw])).to_batches()
+    )
+    return pa.RecordBatchReader.from_batches(table.arrow_schema(), batches)
+
+
 def conform(table: Table, data: pa.Table) -> pa.Table:
     """Check every column is catalogued and cast to the catalogue's types, in catalogue order.
 
