@@ -27,25 +27,34 @@ from npd.duck import local_duckdb, scalar, sql_str, threads
 from npd.partition import Partition
 
 REPORT = "stage_report.json"
+# Quarantined rows in file and line order, however they were found (typing, duplicates,
+# malformed lines) and however the returns were grouped (ingest/shards.py).
+QUARANTINE_ORDER = "ORDER BY _source_file, _source_row, source_table, reason"
 
 
-def stage(settings: Settings, partition: Partition) -> StageReport:
-    """Stage every return of a partition. Raises InputError if the period has no landing folder."""
+def stage(
+    settings: Settings,
+    partition: Partition,
+    only: list[str] | None = None,
+    out: Path | None = None,
+) -> StageReport:
+    """Stage every return of a partition (or the returns named in `only`, into `out`: one
+    shard, see ingest/shards.py). Raises InputError if the period has no landing folder."""
     started = time.perf_counter()
     feed = get_feed(partition.feed)
     spec = load_spec(partition.feed).for_year(partition.year)
-    source_dir = period_dir(settings.landing_dir, partition.feed, partition.year, partition.term)
-    if not source_dir.is_dir():
-        raise InputError(
-            _relative(source_dir, settings.landing_dir), "no landing folder for this period"
-        )
-    returns = _returns(source_dir)
-    paths = [p for r in returns for p in sorted(r.iterdir()) if p.is_file()]
-    with ThreadPoolExecutor(max_workers=threads()) as pool:  # hashlib releases the GIL
-        digests = list(pool.map(_sha256, paths))
-    checksums = {_relative(p, settings.landing_dir): d for p, d in zip(paths, digests, strict=True)}
-    load_id = _load_id(partition, checksums)
-    out = partition.staging_dir(settings)
+    returns = partition_returns(settings, partition)
+    if only is not None:
+        unknown = sorted(set(only) - {r.name for r in returns})
+        if unknown:
+            raise InputError(
+                relative(returns[0].parent, settings.landing_dir),
+                f"no such return(s) to stage: {', '.join(unknown)}",
+            )
+        returns = [r for r in returns if r.name in set(only)]
+    checksums = input_checksums(settings, returns)
+    load_id = load_id_of(partition, checksums)
+    out = out or partition.staging_dir(settings)
     if out.exists():
         shutil.rmtree(out)
     (out / "tables").mkdir(parents=True)
@@ -62,7 +71,7 @@ def stage(settings: Settings, partition: Partition) -> StageReport:
             for table in spec.tables.values():
                 path = find_table_file(return_dir, table.name)
                 if path is None:
-                    source = f"{_relative(return_dir, settings.landing_dir)}/<{table.name}>"
+                    source = f"{relative(return_dir, settings.landing_dir)}/<{table.name}>"
                     session.record_missing(source, table, table.required)
                     continue
                 csv_files.setdefault(table.name, []).append((path, return_dir.name))
@@ -76,9 +85,11 @@ def stage(settings: Settings, partition: Partition) -> StageReport:
         )
         feed.derive()(con, DeriveContext(partition.year, partition.term, load_id))
         for table in spec.tables:
-            _copy(con, staged_name(table), out / "tables" / f"{table}.parquet")
-        _copy(con, "quarantine", out / "quarantine.parquet")
-        _copy(con, "records", out / "records.parquet")
+            write_parquet(con, staged_name(table), out / "tables" / f"{table}.parquet")
+        write_parquet(
+            con, f"(SELECT * FROM quarantine {QUARANTINE_ORDER})", out / "quarantine.parquet"
+        )
+        write_parquet(con, "records", out / "records.parquet")
         records = scalar(con, "SELECT count(*) FROM records")
         reasons = con.execute(
             "SELECT source_table || ': ' || regexp_replace(reason, ' \\(.*', '') AS r, count(*) "
@@ -113,13 +124,37 @@ def read_report(settings: Settings, partition: Partition) -> StageReport:
     return StageReport.read(path)
 
 
+def partition_returns(settings: Settings, partition: Partition) -> list[Path]:
+    """The partition's return folders in staging order (raises InputError if it has none)."""
+    source_dir = period_dir(settings.landing_dir, partition.feed, partition.year, partition.term)
+    if not source_dir.is_dir():
+        raise InputError(
+            relative(source_dir, settings.landing_dir), "no landing folder for this period"
+        )
+    return _returns(source_dir)
+
+
+def return_files(returns: list[Path]) -> list[Path]:
+    return [p for r in returns for p in sorted(r.iterdir()) if p.is_file()]
+
+
+def input_checksums(settings: Settings, returns: list[Path]) -> dict[str, str]:
+    """SHA-256 of every file of the returns, by path under the landing folder."""
+    paths = return_files(returns)
+    with ThreadPoolExecutor(max_workers=threads()) as pool:  # hashlib releases the GIL
+        digests = list(pool.map(_sha256, paths))
+    return {relative(p, settings.landing_dir): d for p, d in zip(paths, digests, strict=True)}
+
+
 def _returns(source_dir: Path) -> list[Path]:
     """Each subfolder is one return (e.g. one per LA); a folder of files is itself one return."""
     subdirs = sorted(p for p in source_dir.iterdir() if p.is_dir())
     return subdirs or [source_dir]
 
 
-def _copy(con, table: str, path: Path) -> None:
+def write_parquet(con, table: str, path: Path) -> None:
+    """Write a table (or a parenthesised query) the way staging writes every file."""
+
     # zstd level 1: the same rows and format as the default level 3, about 10% less CPU to
     # write, and no larger on census tables (measured at 1M pupils).
     con.execute(
@@ -135,7 +170,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_id(partition: Partition, checksums: dict[str, str]) -> str:
+def load_id_of(partition: Partition, checksums: dict[str, str]) -> str:
     """Deterministic: the same inputs always give the same load id, so reruns are identical."""
     digest = hashlib.sha256()
     for name, checksum in sorted(checksums.items()):
@@ -143,7 +178,7 @@ def _load_id(partition: Partition, checksums: dict[str, str]) -> str:
     return f"{partition.feed}-{partition.year.slug}-{partition.term_slug}-{digest.hexdigest()[:12]}"
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

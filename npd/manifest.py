@@ -36,19 +36,15 @@ class Inputs:
 
 def landing_inputs(settings: Settings, partition: Partition) -> Inputs | None:
     """Checksum the partition's landing files the way staging does; None without a landing folder."""
-    from ingest.landing import period_dir
-    from ingest.stage import _load_id, _relative, _returns, _sha256
+    from ingest.errors import InputError
+    from ingest.stage import input_checksums, load_id_of, partition_returns
 
-    folder = period_dir(settings.landing_dir, partition.feed, partition.year, partition.term)
-    if not folder.is_dir():
+    try:
+        returns = partition_returns(settings, partition)
+    except InputError:
         return None
-    checksums = {
-        _relative(p, settings.landing_dir): _sha256(p)
-        for r in _returns(folder)
-        for p in sorted(r.iterdir())
-        if p.is_file()
-    }
-    return Inputs(load_id=_load_id(partition, checksums), checksums=checksums)
+    checksums = input_checksums(settings, returns)
+    return Inputs(load_id=load_id_of(partition, checksums), checksums=checksums)
 
 
 def _where(partition: Partition) -> tuple[str, dict[str, Any]]:

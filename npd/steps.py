@@ -124,13 +124,58 @@ def stage(partition: Partition, settings: Settings | None = None) -> dict[str, A
     settings = _settings(settings)
     with recorded(settings, partition, "stage") as run:
         report = stage_files(settings, partition)
-        run.load_id = report.load_id
-        audit.record_stage(settings, partition, report)
-        if report.blocking:
-            raise PartitionBlocked(
-                f"{partition.label} blocked at staging: " + "; ".join(report.blocking)
-            )
-        run.message = f"{report.records} records staged, {report.rows_quarantined} rows quarantined"
+        _staged(settings, partition, report, run)
+    return _stage_summary(partition, report)
+
+
+def plan_stage(partition: Partition, shards: int, settings: Settings | None = None) -> list[dict]:
+    """The partition's returns in up to `shards` groups to stage side by side (ingest/shards.py)."""
+    from ingest.shards import plan
+
+    groups = plan(_settings(settings), partition, shards)
+    return [{"index": i, "returns": returns} for i, returns in enumerate(groups)]
+
+
+def stage_shard(
+    partition: Partition, index: int, returns: list[str], settings: Settings | None = None
+) -> dict[str, Any]:
+    """Stage one group of returns; `merge_stage` makes the partition of the shards."""
+    from ingest.shards import stage_shard as stage_returns
+
+    report = stage_returns(_settings(settings), partition, returns, index)
+    return {
+        "partition": partition.key,
+        "shard": index,
+        "returns": len(returns),
+        "rows_read": report.rows_read,
+        "seconds": report.seconds,
+    }
+
+
+def merge_stage(
+    partition: Partition, shards: int, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The stage step's outcome for a partition staged in shards: merged, audited, checked."""
+    from ingest.shards import merge
+
+    settings = _settings(settings)
+    with recorded(settings, partition, "stage") as run:
+        report = merge(settings, partition, shards)
+        _staged(settings, partition, report, run)
+    return _stage_summary(partition, report)
+
+
+def _staged(settings: Settings, partition: Partition, report, run: RunState) -> None:
+    run.load_id = report.load_id
+    audit.record_stage(settings, partition, report)
+    if report.blocking:
+        raise PartitionBlocked(
+            f"{partition.label} blocked at staging: " + "; ".join(report.blocking)
+        )
+    run.message = f"{report.records} records staged, {report.rows_quarantined} rows quarantined"
+
+
+def _stage_summary(partition: Partition, report) -> dict[str, Any]:
     return {
         "partition": partition.key,
         "load_id": report.load_id,
