@@ -1,7 +1,9 @@
 """One DAG per feed: stage, validate, link and load one partition; and the re-linking
 that runs when a load replaced an earlier one.
 
-A partition is a feed's academic year (and census term, for the termly census). Each
+A partition is a feed's academic year (and census term, for the termly census). With
+NPD_STAGE_SHARDS=N its returns (LAs, providers) are staged in up to N mapped tasks side
+by side and merged (ingest/shards.py) before validate. Each
 feed's DAG runs on its calendar's reference days (the school census on census days;
 see `npd schedule`); a run's partition is read from its logical date, so
 `airflow backfill create` needs no conf. A manual run may name the partition in its
@@ -24,6 +26,7 @@ from npd.airflow_tasks import (
     any_partition_loaded,
     feed_asset,
     on_failure,
+    stage_shards,
 )
 from npd.calendars import calendar_of
 from npd.periods import TERMS
@@ -49,6 +52,7 @@ DEFAULT_ARGS = {
     "on_failure_callback": on_failure,
 }
 START = dt.datetime(2015, 9, 1, tzinfo=dt.UTC)  # earliest academic year a backfill may load
+SHARDS = stage_shards()  # NPD_STAGE_SHARDS: stage each partition's returns in this many groups
 
 
 def _params(feed: Feed) -> dict[str, Param]:
@@ -84,7 +88,7 @@ def _build(feed: Feed):
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        max_active_tasks=2,
+        max_active_tasks=max(2, SHARDS),  # every shard of a partition may run at once
         params=_params(feed),
         default_args=DEFAULT_ARGS,
         tags=["npd", feed.name],
@@ -96,6 +100,24 @@ def _build(feed: Feed):
             from npd.airflow_tasks import run_step
 
             return run_step("stage", feed.name, context)
+
+        @task
+        def plan_stage(**context) -> list:
+            from npd.airflow_tasks import plan_shards
+
+            return plan_shards(feed.name, SHARDS, context)
+
+        @task
+        def stage_shard(shard: dict, **context) -> dict:
+            from npd.airflow_tasks import stage_one_shard
+
+            return stage_one_shard(feed.name, shard, context)
+
+        @task
+        def merge_stage(shards: list, **context) -> dict:
+            from npd.airflow_tasks import merge_shards
+
+            return merge_shards(feed.name, shards, context)
 
         @task
         def validate(**context) -> dict:
@@ -115,7 +137,13 @@ def _build(feed: Feed):
 
             return run_step("load", feed.name, context)
 
-        stage() >> validate() >> link() >> load()
+        if SHARDS == 1:
+            staged = stage()
+        else:  # the returns staged side by side, one mapped task per group (ingest/shards.py)
+            planned = plan_stage()
+            staged = merge_stage(planned)
+            stage_shard.expand(shard=planned) >> staged
+        staged >> validate() >> link() >> load()
 
     return pipeline()
 

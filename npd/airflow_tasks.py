@@ -98,8 +98,62 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, tuple(transient))
 
 
-def run_step(step: str, feed: str, context: dict[str, Any]) -> dict[str, Any]:
-    """Run one step for the run's partition; skip the run if its inputs are already loaded."""
+def stage_shards() -> int:
+    """How many shards a feed DAG stages a partition in (NPD_STAGE_SHARDS, default 1: one
+    stage task). Read when the DAG file is parsed: a deployment setting, like the executor."""
+    import os
+
+    raw = os.environ.get("NPD_STAGE_SHARDS", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"NPD_STAGE_SHARDS must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def plan_shards(feed: str, shards: int, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The first task of a sharded stage: the partition's returns in groups (LA or provider
+    folder names, never identifiers), or a skip if its inputs are already loaded."""
+    from npd.steps import plan_stage
+
+    return run_step(
+        "plan_stage",
+        feed,
+        context,
+        lambda partition, settings: plan_stage(partition, shards, settings),
+    )
+
+
+def stage_one_shard(feed: str, shard: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    from npd.steps import stage_shard
+
+    return run_step(
+        "stage_shard",
+        feed,
+        context,
+        lambda partition, settings: stage_shard(
+            partition, shard["index"], shard["returns"], settings
+        ),
+    )
+
+
+def merge_shards(
+    feed: str, shards: list[dict[str, Any]], context: dict[str, Any]
+) -> dict[str, Any]:
+    from npd.steps import merge_stage
+
+    return run_step(
+        "merge_stage",
+        feed,
+        context,
+        lambda partition, settings: merge_stage(partition, len(shards), settings),
+    )
+
+
+FIRST_STEPS = ("stage", "plan_stage")  # where a run whose inputs are loaded is skipped
+
+
+def run_step(step: str, feed: str, context: dict[str, Any], call=None) -> Any:
+    """Run one step (`call`, else the step of that name) for the run's partition; skip the
+    run at its first step if its inputs are already loaded."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from ingest.errors import InputError, PartitionBlocked
@@ -118,14 +172,14 @@ def run_step(step: str, feed: str, context: dict[str, Any]) -> dict[str, Any]:
     try:
         reason = (
             manifest.unchanged(settings, partition)
-            if step == "stage" and not params.get("force")
+            if step in FIRST_STEPS and not params.get("force")
             else None
         )
         if reason:
             raise AirflowSkipException(f"{reason}: nothing to do (set force to reload)")
         if step == "load":
             replaced = manifest.held_load_id(settings, partition)
-        result = STEPS[step](partition, settings)
+        result = (call or STEPS[step])(partition, settings)
     except AirflowSkipException:
         raise
     except PartitionBlocked as exc:
@@ -153,7 +207,7 @@ def run_step(step: str, feed: str, context: dict[str, Any]) -> dict[str, Any]:
             run_by="airflow",
             started_at=_run_start(context),
         )
-    return {**result, "partition": partition.key}
+    return {**result, "partition": partition.key} if isinstance(result, dict) else result
 
 
 def _run_start(context: dict[str, Any]) -> dt.datetime:

@@ -80,6 +80,11 @@ def step_datasets(
     raise ValueError(f"unknown step {step!r}")
 
 
+# A partition staged in shards: its merge writes what one stage task would (the shards'
+# own folders are scratch, removed by the merge).
+LINEAGE_OF = {"merge_stage": "stage"}
+
+
 class StepExtractor(BaseExtractor):
     """OpenLineage extractor for the pipeline's @task steps (other @tasks get nothing from
     here, so the provider falls back to their hook lineage and inlets/outlets)."""
@@ -106,10 +111,11 @@ class StepExtractor(BaseExtractor):
 
         task = self.operator
         feed = task.dag_id.removeprefix("npd_")
-        if feed not in FEEDS or task.task_id not in STEPS:
+        step = LINEAGE_OF.get(task.task_id, task.task_id)
+        if feed not in FEEDS or step not in STEPS:
             return OperatorLineage()
         partition, _ = context_partition(feed, task_instance.get_template_context())
-        inputs, outputs = step_datasets(Settings.from_env(), partition, task.task_id)
+        inputs, outputs = step_datasets(Settings.from_env(), partition, step)
         return OperatorLineage(
             inputs=[InputDataset(namespace=ns, name=name) for ns, name in inputs],
             outputs=[OutputDataset(namespace=ns, name=name) for ns, name in outputs],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -114,3 +115,74 @@ def test_airflow_dags_test_loads_a_census_term(tmp_path: Path) -> None:
         ("link", "succeeded"),
         ("load", "succeeded"),
     ]
+
+
+def test_a_sharded_stage_maps_one_task_per_group_of_returns(monkeypatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("NPD_STAGE_SHARDS", "3")
+    dag = DagBag(dag_folder=str(REPO / "dags")).dags["npd_school_census"]
+    order = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+    assert order == {
+        "plan_stage": ["merge_stage", "stage_shard"],
+        "stage_shard": ["merge_stage"],
+        "merge_stage": ["validate"],
+        "validate": ["link"],
+        "link": ["load"],
+        "load": [],
+    }
+    assert dag.get_task("stage_shard").is_mapped
+
+
+def test_airflow_dags_test_loads_a_census_term_staged_in_shards(tmp_path: Path) -> None:
+    """The same run with the LAs' returns staged in three mapped tasks and merged: the
+    warehouse gets the partition, audited as one stage."""
+    from synth.generate import generate
+
+    home = tmp_path / "var"
+    env = {**os.environ, "NPD_HOME": str(home), "NPD_PSEUDONYM_KEY": "7a" * 32}
+    env["NPD_STAGE_SHARDS"] = "3"
+    lineage = tmp_path / "lineage.jsonl"
+    env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+        {"type": "file", "log_file_path": str(lineage), "append": True}
+    )
+    env["AIRFLOW__OPENLINEAGE__EXTRACTORS"] = "npd.lineage.StepExtractor"
+    for var in ("NPD_LANDING_DIR", "NPD_WAREHOUSE_URL", "NPD_IDENTITY_URL"):
+        env.pop(var, None)
+    generate(home / "landing", home / "truth", pupils=400, seed=3, years=[AcademicYear(2024)])
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    conf = json.dumps({"academic_year": "2024/25", "term": "spring"})
+    run = subprocess.run(
+        [AIRFLOW, "dags", "test", "npd_school_census", "-c", conf],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout + run.stderr
+    assert out.count("stage_shard") >= 3  # every group ran as its own mapped task instance
+    staging = home / "staging/school_census/2024-25/spring"
+    assert not (staging / "shards").exists()
+    staged = duckdb.sql(f"SELECT count(*) FROM '{staging}/records.parquet'").fetchall()[0][0]
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        loaded = con.sql(
+            "SELECT count(*) FROM research.census_pupil "
+            "WHERE academic_year = '2024/25' AND census_term = 'spring'"
+        ).fetchall()[0][0]
+        steps = con.sql("SELECT step, status FROM audit.load_run ORDER BY finished_at").fetchall()
+    assert staged > 350 and loaded == staged
+    assert [s for s, _ in steps] == ["stage", "validate", "link", "load"]
+    events = [json.loads(line) for line in lineage.read_text().splitlines() if line.strip()]
+    merged = [
+        e
+        for e in events
+        if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith(".merge_stage")
+    ]
+    assert [d["name"] for d in merged[0]["outputs"]].count(str(staging / "records.parquet")) == 1
+    upns = set()
+    for path in (home / "landing").rglob("*_pupilonroll.csv"):
+        with path.open(encoding="utf-8") as fh:
+            upns |= {row["upn"] for row in csv.DictReader(fh) if row.get("upn")}
+    text = out + lineage.read_text()
+    assert len(upns) > 350 and not [u for u in upns if u in text], "an identifier reached a log"
