@@ -129,7 +129,7 @@ def test_merge_refuses_a_missing_shard_and_a_return_landed_since(
     stage_shard(settings, census, groups[1], 1)
     late = settings.landing_dir / "2024-25/school_census/spring/LA999"
     shutil.copytree(settings.landing_dir / "2024-25/school_census/spring/LA330", late)
-    with pytest.raises(InputError, match="LA999.*not staged by any shard"):
+    with pytest.raises(InputError, match=r"LA999.*not staged by any shard"):
         merge(settings, census, 2)
     assert not (census.staging_dir(settings) / "records.parquet").exists()
 
@@ -139,5 +139,5 @@ def test_merge_refuses_a_missing_shard_and_a_return_landed_since(
 
 def test_a_shard_names_only_returns_the_partition_has(landing: Path, tmp_path: Path) -> None:
     settings = _settings(landing, tmp_path)
-    with pytest.raises(InputError, match="no such return.*LA001"):
+    with pytest.raises(InputError, match=r"no such return.*LA001"):
         stage_shard(settings, PARTITIONS[0], ["LA001"], 0)

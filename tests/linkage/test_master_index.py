@@ -338,7 +338,9 @@ def test_linked_file_is_the_staged_file_with_links_in_staged_order(settings: Set
     assert out.select(staged.column_names).equals(staged)
     people = [r["person_id"] for r in linked]  # numbered in UPN order, not row order
     assert sorted(set(people)) == [1, 2, 3] and people[:3] == people[3:]
-    by_upn = dict(zip(out.column("upn").to_pylist(), out.column("person_id").to_pylist()))
+    by_upn = dict(
+        zip(out.column("upn").to_pylist(), out.column("person_id").to_pylist(), strict=True)
+    )
     assert sorted(by_upn, key=by_upn.get) == sorted(UPNS[:3])
 
 
