@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 from ingest.accounting import StageReport
@@ -32,9 +33,8 @@ from ingest.stage import (
     write_parquet,
 )
 from ingest.xml_source import uses_xml
-from linkage.standardise import columns_of
 from npd.config import Settings
-from npd.duck import local_duckdb, sql_str
+from npd.duck import columns_of, local_duckdb, sql_str
 from npd.partition import Partition
 
 SHARDS = "shards"
@@ -73,7 +73,8 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
     started = time.perf_counter()
     folders = [shard_dir(settings, partition, i) for i in range(shards)]
     reports = [_shard_report(settings, partition, f) for f in folders]
-    checksums = _covering_checksums(settings, partition, reports)
+    returns = partition_returns(settings, partition)
+    checksums = _covering_checksums(settings, partition, returns, reports)
     load_id = load_id_of(partition, checksums)
     out = partition.staging_dir(settings)
     merging = out / SHARDS / "merged"
@@ -81,7 +82,6 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
         shutil.rmtree(merging)
     (merging / "tables").mkdir(parents=True)
     spec = load_spec(partition.feed).for_year(partition.year)
-    returns = partition_returns(settings, partition)
     xml = [r.name for r in returns if uses_xml(spec, r)]
     # One stage reads every XML return before the CSV ones; so does each shard. A feed
     # taking both forms (SSDA903) has its tables put back in that order; others concatenate.
@@ -103,6 +103,9 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
             QUARANTINE_ORDER,
         )
         _concat(con, [f / "records.parquet" for f in folders], merging / "records.parquet", load_id)
+    reasons: Counter[str] = Counter()
+    for shard in reports:
+        reasons.update(shard.quarantine_reasons)
     report = StageReport(
         feed=partition.feed,
         academic_year=partition.year.label,
@@ -110,7 +113,7 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
         load_id=load_id,
         files=sorted((f for r in reports for f in r.files), key=lambda f: (f.source_file, f.table)),
         records=sum(r.records for r in reports),
-        quarantine_reasons=_summed(r.quarantine_reasons for r in reports),
+        quarantine_reasons=dict(sorted(reasons.items())),
         blocking=[m for r in reports for m in r.blocking],
         inputs=dict(sorted(checksums.items())),
         seconds=round(sum(r.seconds for r in reports) + time.perf_counter() - started, 3),
@@ -136,7 +139,7 @@ def _shard_report(settings: Settings, partition: Partition, folder: Path) -> Sta
 
 
 def _covering_checksums(
-    settings: Settings, partition: Partition, reports: list[StageReport]
+    settings: Settings, partition: Partition, returns: list[Path], reports: list[StageReport]
 ) -> dict[str, str]:
     """The shards' input checksums, if they cover exactly the partition's files as they
     are now (a return added or a file replaced since the shards ran refuses the merge)."""
@@ -146,10 +149,7 @@ def _covering_checksums(
         if twice:
             raise InputError(twice[0], f"{partition.label}: staged by more than one shard")
         checksums.update(report.inputs)
-    now = {
-        relative(p, settings.landing_dir)
-        for p in return_files(partition_returns(settings, partition))
-    }
+    now = {relative(p, settings.landing_dir) for p in return_files(returns)}
     missing, gone = sorted(now - set(checksums)), sorted(set(checksums) - now)
     if missing or gone:
         name, why = (
@@ -176,11 +176,3 @@ def _concat(con, parts: list[Path], out: Path, load_id: str, order: str = "") ->
     write_parquet(
         con, f"(SELECT * EXCLUDE (filename, file_row_number){stamp} FROM _parts {order})", out
     )
-
-
-def _summed(counts) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for part in counts:
-        for key, n in part.items():
-            total[key] = total.get(key, 0) + n
-    return dict(sorted(total.items()))

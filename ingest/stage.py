@@ -154,7 +154,6 @@ def _returns(source_dir: Path) -> list[Path]:
 
 def write_parquet(con, table: str, path: Path) -> None:
     """Write a table (or a parenthesised query) the way staging writes every file."""
-
     # zstd level 1: the same rows and format as the default level 3, about 10% less CPU to
     # write, and no larger on census tables (measured at 1M pupils).
     con.execute(

@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from linkage import candidates as cand
 from linkage.fallback import RESULT_SCHEMA, Fallback, LinkContext, NoFallback
 from linkage.review import apply_decisions
+from linkage.standardise import STANDARD_INPUTS
 from npd.duck import local_duckdb, scalar, sql_str
 from warehouse.bulk import create_temp, query_arrow
 from warehouse.engine import ensure_schema, open_engine
@@ -54,6 +55,7 @@ LA_CHILD_VERSION = "la-child-1"  # the rule that links by the LA's child id
 USABLE_UPN = "('valid', 'temporary')"
 LINKED = "linked.parquet"
 STREAM_ROWS = 250_000  # rows per batch streamed from the link's DuckDB into the store
+LINKS = [c for c in RESULT_SCHEMA.names if c != "record_key"]  # what a link adds to a record
 KNOWN_SCHEMA = pa.schema(
     [("id_type", pa.string()), ("id_value", pa.string()), ("person_id", pa.int64())]
 )
@@ -94,16 +96,13 @@ def _has(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
 
 
 def link_columns() -> frozenset[str]:
-    """The record columns linkage reads: identifiers and their checks, the standardised
-    identity fields, the return a record came in, and what identity.record_identity keeps.
+    """The record columns linkage reads: what identity.record_identity keeps, the inputs
+    of standardisation, and the checks, keys and return `_prepare` and the fallback read.
     The rest of a wide record (a census row has some thirty columns) stays in its Parquet
     file until the linked file is written."""
-    kept = set(load_catalogue().table("identity.record_identity").column_names)
-    return frozenset(
-        kept
-        | {"record_key", "_return", "_source_file", "upn_status", "former_upn_status"}
-        | {"uln_valid", "la_child_id", "forename", "surname", "dob", "sex", "postcode", "la_code"}
-    )
+    kept = load_catalogue().table("identity.record_identity").column_names
+    read = ["former_upn_status", "uln_valid", "la_child_id", "_return", "_source_file"]
+    return frozenset([*kept, *STANDARD_INPUTS, *read])
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, records: Path) -> None:
@@ -398,7 +397,7 @@ def _record_identity(
         "term": sql_str(term) if term else "CAST(NULL AS VARCHAR)",
         "load_id": sql_str(load_id),
     }
-    linked = {"person_id", "link_method", "match_probability", "model_version", "new_person"}
+    linked = set(LINKS)
     parts = []
     for col in table.column_names:
         if col in partition:
@@ -417,42 +416,24 @@ def _write_linked(con: duckdb.DuckDBPyConnection, records: Path, out: Path) -> N
     `src` (read in file order) in place, and the staged file is streamed beside them by
     position: no join or sort of wide records (7 s of 24 s per census term at 8M), and the
     wide columns never sit in this DuckDB. A row out of step would fail the write."""
-    links = {
-        "person_id": "BIGINT",
-        "link_method": "VARCHAR",
-        "match_probability": "DOUBLE",
-        "model_version": "VARCHAR",
-        "new_person": "BOOLEAN",
-    }
-    for col, sql_type in links.items():
-        con.execute(f"ALTER TABLE src ADD COLUMN {col} {sql_type}")
+    types = {name: sql_type for name, sql_type, *_ in con.execute("DESCRIBE assigned").fetchall()}
+    for col in LINKS:
+        con.execute(f"ALTER TABLE src ADD COLUMN {col} {types[col]}")
     con.execute(
-        f"UPDATE src SET {', '.join(f'{c} = a.{c}' for c in links)} "
+        f"UPDATE src SET {', '.join(f'{c} = a.{c}' for c in LINKS)} "
         "FROM assigned a WHERE src.record_key = a.record_key"
     )
     step = "error('linked rows out of step with the staged records')"
     con.execute(
         f"""
         COPY (
-            SELECT r.*, {", ".join(f"l.{c}" for c in links)}
+            SELECT r.*, {", ".join(f"l.{c}" for c in LINKS)}
             FROM read_parquet({sql_str(records)}) r
-            POSITIONAL JOIN (SELECT record_key AS _key, {", ".join(links)} FROM src) l
+            POSITIONAL JOIN (SELECT record_key AS _key, {", ".join(LINKS)} FROM src) l
             WHERE CASE WHEN r.record_key IS NOT DISTINCT FROM l._key THEN true ELSE {step} END
         ) TO {sql_str(out)} (FORMAT parquet, COMPRESSION zstd)
         """
     )
-
-
-PRIOR_SCHEMA = pa.schema(
-    [
-        ("record_key", pa.string()),
-        ("person_id", pa.int64()),
-        ("link_method", pa.string()),
-        ("match_probability", pa.float64()),
-        ("model_version", pa.string()),
-        ("new_person", pa.bool_()),
-    ]
-)
 
 
 def _prior_links(
@@ -465,7 +446,7 @@ def _prior_links(
         "SELECT record_key, person_id, link_method, match_probability, model_version, new_person "
         f"FROM identity.record_identity WHERE feed = {sql_str(feed)} AND academic_year = {sql_str(year)} "
         f"AND {term_test} AND load_id = {sql_str(load_id)}",
-        schema=PRIOR_SCHEMA,
+        schema=RESULT_SCHEMA,
     )
 
 

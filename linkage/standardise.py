@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import duckdb
 
+from npd.duck import columns_of
+
 STANDARD = ("forename", "surname", "dob", "sex", "postcode", "la_code")
 # What the model reads: sector and district (precomputed, so no pair runs a regex) are
 # postcode levels; sector and birth_year also serve blocking.
@@ -27,10 +29,7 @@ MODEL_COLUMNS = (
 # Outward code, then inward code, with or without the space, in any case.
 POSTCODE = r"^\s*([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})\s*$"
 PLACEHOLDER_POSTCODES = ("ZZ99 9ZZ",)  # ILR's "not known"
-
-
-def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+STANDARD_INPUTS = ("forename", "surname", "dob", "sex", "postcode", "la_code")  # what it reads
 
 
 def _name(expr: str, first_word: bool) -> str:

@@ -53,3 +53,8 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     while a result is only partly read."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0][0] if rows else None
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The column names of a table, view or parenthesised query."""
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}

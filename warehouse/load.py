@@ -43,8 +43,7 @@ def replace_partition(
         rows = conform_stream(table, data)
     else:
         rows = conform(table, data)
-    where, params = partition_filter(table, values)
-    conn.execute(sa.text(f'DELETE FROM "{table.schema}"."{table.name}" WHERE {where}'), params)
+    _clear(conn, table, values)
     return insert_arrow(conn, table.schema, table.name, rows)
 
 
@@ -54,11 +53,16 @@ def replace_partition_select(
     """Replace one partition with the rows of a SELECT the store runs itself, inside the
     caller's transaction (an embedded DuckDB reading Parquet: no rows pass through Python).
     The SELECT must give the table's columns in catalogue order. Returns rows inserted."""
-    where, params = partition_filter(table, values)
-    target = f'"{table.schema}"."{table.name}"'
-    conn.execute(sa.text(f"DELETE FROM {target} WHERE {where}"), params)
+    _clear(conn, table, values)
     cols = ", ".join(f'"{c}"' for c in table.column_names)
+    target = f'"{table.schema}"."{table.name}"'
     return int(conn.exec_driver_sql(f"INSERT INTO {target} ({cols}) {select}").fetchall()[0][0])
+
+
+def _clear(conn: sa.Connection, table: Table, values: dict[str, Any]) -> None:
+    """Delete the partition's rows, the first half of every replace."""
+    where, params = partition_filter(table, values)
+    conn.execute(sa.text(f'DELETE FROM "{table.schema}"."{table.name}" WHERE {where}'), params)
 
 
 def append(conn: sa.Connection, table: Table, data: pa.Table) -> int:
