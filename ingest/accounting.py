@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import Any
 
 
+# ok: read; rejected: refused whole (its rows counted and all quarantined); missing: a required
+# table the return lacks; unused: in the landing folder but not read (the message says why:
+# no table of that name, a duplicate delivery, not a regular file, ...).
+STATUSES = ("ok", "rejected", "missing", "unused")
+UNUSED_TABLE = "-"  # the table of an unused file that matches no table
+
+
 @dataclass
 class FileAccount:
     source_file: str  # relative to the landing folder
@@ -15,8 +22,9 @@ class FileAccount:
     rows_read: int = 0
     rows_staged: int = 0
     rows_quarantined: int = 0
-    status: str = "ok"  # ok | rejected | missing
+    status: str = "ok"  # one of STATUSES
     messages: list[str] = field(default_factory=list)
+    rows_warned: int = 0  # staged rows carrying at least one warning (still loaded)
 
     @property
     def balanced(self) -> bool:
@@ -32,6 +40,7 @@ class StageReport:
     files: list[FileAccount] = field(default_factory=list)
     records: int = 0  # feed-level unit records produced (e.g. pupils on roll)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    warning_reasons: dict[str, int] = field(default_factory=dict)  # "table: warning" -> rows
     blocking: list[str] = field(default_factory=list)
     inputs: dict[str, str] = field(default_factory=dict)  # source file -> sha256
     seconds: float = 0.0
@@ -56,12 +65,22 @@ class StageReport:
     def rows_quarantined(self) -> int:
         return sum(f.rows_quarantined for f in self.files)
 
+    @property
+    def rows_warned(self) -> int:
+        return sum(f.rows_warned for f in self.files)
+
+    @property
+    def unused(self) -> list[FileAccount]:
+        return [f for f in self.files if f.status == "unused"]
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(
             rows_read=self.rows_read,
             rows_staged=self.rows_staged,
             rows_quarantined=self.rows_quarantined,
+            rows_warned=self.rows_warned,
+            files_unused=len(self.unused),
         )
         return out
 
@@ -72,6 +91,6 @@ class StageReport:
     def read(cls, path: Path) -> StageReport:
         raw = json.loads(path.read_text(encoding="utf-8"))
         files = [FileAccount(**f) for f in raw.pop("files")]
-        for key in ("rows_read", "rows_staged", "rows_quarantined"):
+        for key in ("rows_read", "rows_staged", "rows_quarantined", "rows_warned", "files_unused"):
             raw.pop(key, None)
         return cls(files=files, **raw)

@@ -25,6 +25,7 @@ from ingest.spec import load_spec
 from ingest.stage import (
     QUARANTINE_ORDER,
     REPORT,
+    WARNINGS,
     load_id_of,
     partition_returns,
     relative,
@@ -102,10 +103,19 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
             load_id,
             QUARANTINE_ORDER,
         )
+        _concat(
+            con,
+            [f / WARNINGS for f in folders],
+            merging / WARNINGS,
+            load_id,
+            "ORDER BY _source_file, _source_row, source_table, warning",
+        )
         _concat(con, [f / "records.parquet" for f in folders], merging / "records.parquet", load_id)
     reasons: Counter[str] = Counter()
+    warnings: Counter[str] = Counter()
     for shard in reports:
         reasons.update(shard.quarantine_reasons)
+        warnings.update(shard.warning_reasons)
     report = StageReport(
         feed=partition.feed,
         academic_year=partition.year.label,
@@ -114,6 +124,7 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
         files=sorted((f for r in reports for f in r.files), key=lambda f: (f.source_file, f.table)),
         records=sum(r.records for r in reports),
         quarantine_reasons=dict(sorted(reasons.items())),
+        warning_reasons=dict(sorted(warnings.items())),
         blocking=[m for r in reports for m in r.blocking],
         inputs=dict(sorted(checksums.items())),
         seconds=round(sum(r.seconds for r in reports) + time.perf_counter() - started, 3),

@@ -27,6 +27,7 @@ from npd.duck import local_duckdb, scalar, sql_str, threads
 from npd.partition import Partition
 
 REPORT = "stage_report.json"
+WARNINGS = "warnings.parquet"
 # Quarantined rows in file and line order, however they were found (typing, duplicates,
 # malformed lines) and however the returns were grouped (ingest/shards.py).
 QUARANTINE_ORDER = "ORDER BY _source_file, _source_row, source_table, reason"
@@ -95,6 +96,7 @@ def stage(
             "SELECT source_table || ': ' || regexp_replace(reason, ' \\(.*', '') AS r, count(*) "
             "FROM quarantine GROUP BY r ORDER BY r"
         ).fetchall()
+        warnings = _write_warnings(con, session, out / WARNINGS)
 
     report = StageReport(
         feed=partition.feed,
@@ -104,6 +106,7 @@ def stage(
         files=session.accounts,
         records=records,
         quarantine_reasons={r: n for r, n in reasons},
+        warning_reasons=warnings,
         blocking=[
             m
             for f in session.accounts
@@ -115,6 +118,35 @@ def stage(
     )
     report.write(out / REPORT)
     return report
+
+
+def _write_warnings(con, session: StagingSession, path: Path) -> dict[str, int]:
+    """Warnings of rows still staged (a warned row later quarantined keeps only its reason),
+    written in file and line order; counts staged rows warned per file and rows per warning."""
+    con.execute(
+        "DELETE FROM row_warning w USING quarantine q WHERE q.source_table = w.source_table "
+        "AND q._source_file = w._source_file AND q._source_row = w._source_row"
+    )
+    write_parquet(
+        con,
+        "(SELECT * FROM row_warning ORDER BY _source_file, _source_row, source_table, warning)",
+        path,
+    )
+    warned = {
+        (source, table): n
+        for source, table, n in con.execute(
+            "SELECT _source_file, source_table, count(DISTINCT _source_row) FROM row_warning "
+            "GROUP BY 1, 2"
+        ).fetchall()
+    }
+    for account in session.accounts:
+        account.rows_warned = warned.get((account.source_file, account.table), 0)
+    return dict(
+        con.execute(
+            "SELECT source_table || ': ' || regexp_replace(warning, ' \\(.*', '') AS w, count(*) "
+            "FROM row_warning GROUP BY w ORDER BY w"
+        ).fetchall()
+    )
 
 
 def read_report(settings: Settings, partition: Partition) -> StageReport:

@@ -38,6 +38,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 
+# Questionable but usable values: the row is staged and loaded, and each warning (naming the
+# field) is kept per row here, written to warnings.parquet and counted in the stage report.
+WARNING_DDL = """
+CREATE TABLE IF NOT EXISTS row_warning (
+    _load_id VARCHAR, _source_file VARCHAR, _source_row BIGINT, _return VARCHAR,
+    source_table VARCHAR, warning VARCHAR
+)
+"""
+
+
 class StagingSession:
     def __init__(self, con: duckdb.DuckDBPyConnection, landing_dir: Path, load_id: str):
         self.con = con
@@ -45,6 +55,7 @@ class StagingSession:
         self.load_id = load_id
         self.accounts: list[FileAccount] = []
         con.execute(QUARANTINE_DDL)
+        con.execute(WARNING_DDL)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -144,6 +155,35 @@ class StagingSession:
                 f"{source}: required table {table.name} is missing from the return"
             )
             self.accounts.append(account)
+
+    def quarantine_rows(
+        self, table: str, rows: list[tuple[str, int, str | None, str, str]]
+    ) -> None:
+        """Quarantine rows found outside typing: (source_file, source_row, return, reason, raw).
+        The caller keeps the file's account (rows read = staged + quarantined)."""
+        if rows:
+            self._insert_rows("quarantine", table, rows)
+
+    def add_warnings(self, table: str, rows: list[tuple[str, int, str | None, str]]) -> None:
+        """Warnings on staged rows: (source_file, source_row, return, warning naming the field)."""
+        if rows:
+            self._insert_rows("row_warning", table, rows)
+
+    def _insert_rows(self, target: str, table: str, rows: list[tuple]) -> None:
+        columns = {
+            "_load_id": [self.load_id] * len(rows),
+            "_source_file": [r[0] for r in rows],
+            "_source_row": pa.array([r[1] for r in rows], pa.int64()),
+            "_return": [r[2] for r in rows],
+            "source_table": [table] * len(rows),
+        }
+        if target == "quarantine":
+            columns |= {"reason": [r[3] for r in rows], "raw": [r[4] for r in rows]}
+        else:
+            columns |= {"warning": [r[3] for r in rows]}
+        self.con.register("_rows_batch", pa.table(columns))
+        self.con.execute(f"INSERT INTO {target} SELECT * FROM _rows_batch")
+        self.con.unregister("_rows_batch")
 
     def ensure_table(self, table: TableSpec) -> None:
         cols = [
