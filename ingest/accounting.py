@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 # ok: read; rejected: refused whole (its rows counted and all quarantined); missing: a required
 # table the return lacks; unused: in the landing folder but not read (the message says why:
 # no table of that name, a duplicate delivery, not a regular file, ...).
