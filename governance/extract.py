@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from governance import objections, releases
+from governance import csv_safe, objections, releases
 from governance.disclosure import DisclosurePolicy, protect
 from governance.keys import load_key
 from governance.pseudonymise import derived_key, register_key, sql_pseudonym
@@ -371,10 +371,11 @@ def _write_rows(con, table: Table, cols: list[Column], folder: Path) -> tuple[st
             parts.append(f"{sql_pseudonym(f's.{name}', 'r', prefix='recipient:')} AS {name}")
         else:
             parts.append(f"s.{name}")
-    order = ", ".join(str(i + 1) for i in range(len(cols)))
     name = f"{table.name}.csv"
+    rows = f"SELECT {', '.join(parts)} FROM src s CROSS JOIN {_RECIPIENT_KEY} r"
+    # Text cells that a spreadsheet would run as a formula are neutralised (csv_safe).
     con.execute(
-        f"COPY (SELECT {', '.join(parts)} FROM src s CROSS JOIN {_RECIPIENT_KEY} r ORDER BY {order}) "
+        f"COPY ({csv_safe.safe_select(con, rows)}) "
         f"TO {sql_str(folder / name)} (FORMAT csv, HEADER true)"
     )
     return name, int(scalar(con, "SELECT count(*) FROM src")), ""
@@ -399,8 +400,16 @@ def _write_aggregate(
     out = protected[dims].copy()  # plain numbers for machines; the symbol where hidden
     out[COUNT] = protected[COUNT].astype("string").fillna(policy.symbol)
     name = f"{table.name}_counts.csv"
-    out.to_csv(folder / name, index=False)
+    # Numeric dimensions are numbers written as numbers; the rest, the counts column (digits
+    # or the policy's symbol) and the header are text, neutralised (csv_safe).
+    numbers = [c.name for c in cols if _numeric(c)]
+    csv_safe.write_frame(out, folder / name, numeric=numbers)
     return name, len(out), ""
+
+
+def _numeric(column: Column) -> bool:
+    kind = column.arrow_type
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
 def _user() -> str | None:

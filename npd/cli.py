@@ -154,7 +154,19 @@ def summary() -> None:
 
 
 @app.command()
-def quarantine(feed: FeedArg, year: YearOpt, term: TermOpt = None) -> None:
+def quarantine(
+    feed: FeedArg,
+    year: YearOpt,
+    term: TermOpt = None,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="Write the rows to this CSV instead (file, line, table, reason; never raw "
+            "text), safe to open in a spreadsheet",
+        ),
+    ] = None,
+) -> None:
     """Why rows of a partition were quarantined: file, line and reason (values withheld)."""
     import duckdb
 
@@ -167,14 +179,36 @@ def quarantine(feed: FeedArg, year: YearOpt, term: TermOpt = None) -> None:
     path = partition.staging_dir(settings) / "quarantine.parquet"
     if not path.exists():
         _fail(f"{partition.label} has not been staged")
+    # The raw text is never read here: raw rows hold identifiers.
     rows = duckdb.sql(
-        f"SELECT _source_file, _source_row, reason FROM read_parquet({sql_str(path)}) "
-        "ORDER BY _source_file, _source_row"
+        f"SELECT _source_file, _source_row, source_table, reason "
+        f"FROM read_parquet({sql_str(path)}) ORDER BY _source_file, _source_row, source_table"
     ).fetchall()
+    if csv_file is not None:
+        _quarantine_csv(csv_file, rows)
+        typer.echo(f"{partition.label}: {len(rows):,} quarantined row(s) written to {csv_file}")
+        return
     if not rows:
         typer.echo(f"{partition.label}: nothing quarantined")
-    for source, line, reason in rows:
+    for source, line, _table, reason in rows:
         typer.echo(f"{source}:{line}: {reason}")
+
+
+def _quarantine_csv(target: Path, rows: list[tuple]) -> None:
+    """The quarantine rows as a CSV for people: text cells neutralised against formula
+    injection (governance/csv_safe.py); written beside the target and renamed into place."""
+    from governance.csv_safe import SafeWriter
+
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as fh:
+            writer = SafeWriter(fh)
+            writer.writerow(["file", "line", "table", "reason"])
+            writer.writerows(rows)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
 
 
 @app.command()
