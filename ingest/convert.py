@@ -7,6 +7,7 @@ the offending value only for fields that cannot identify a child.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from ingest.spec import FieldSpec, TableSpec
@@ -28,6 +29,23 @@ SQL_TYPES = {
 }
 _TRUE = ("true", "t", "1", "y", "yes")
 _FALSE = ("false", "f", "0", "n", "no")
+
+
+EARLIEST_DATE = dt.date(1900, 1, 1)  # any date before it is impossible in these returns
+# NUL and other control bytes (not tab, LF or CR) have no place in any value.
+CONTROL_PATTERN = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+FORMULA_START = "^[=+\\-@]"
+
+
+@dataclass(frozen=True)
+class RowChecks:
+    """What the row rules need to know beyond the spec: the partition's reference day (the
+    census day, the 31 March a social care year runs to, or the end of the collection
+    year), and whether any file of the table holds control bytes (checked only then)."""
+
+    reference: dt.date | None = None
+    reference_label: str = "the reference day"
+    control: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,10 @@ def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
         return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "code" and fld.codelist and fld.invalid == "quarantine":
         return raw, f"{raw} IS NOT NULL AND NOT {codelist(fld.codelist).sql_valid(raw)}"
+    if fld.type == "upn":
+        return raw, f"{quote_ident(fld.name + '_status')} = 'bad_format'"
+    if fld.type == "uln":
+        return raw, f"{raw} IS NOT NULL AND NOT regexp_full_match({raw}, '[0-9]{{10}}')"
     return raw, None
 
 
@@ -99,7 +121,73 @@ def _problem(fld: FieldSpec) -> str:
         return "not a number"
     if fld.type == "bool":
         return "not a yes/no value"
+    if fld.type == "upn":
+        return "malformed UPN (not 13 characters: a letter, 11 digits, a digit or letter)"
+    if fld.type == "uln":
+        return "malformed ULN (not 10 digits)"
     return "not a known code"
+
+
+def _rules(
+    fld: FieldSpec, raw: str, typed: str, checks: RowChecks, present: set[str]
+) -> list[tuple[str, str, bool]]:
+    """Row rules beyond typing: (failing condition, problem, quote the value?)."""
+    rules: list[tuple[str, str, bool]] = []
+    limit = fld.length_limit
+    if limit is not None:
+        rules.append(
+            (f"length({raw}) > {limit}", f"longer than its maximum of {limit} characters", False)
+        )
+    if checks.control:
+        rules.append(
+            (
+                f"regexp_matches({raw}, '{CONTROL_PATTERN}')",
+                "holds a NUL or control character",
+                False,
+            )
+        )
+    if fld.type == "date":
+        rules.append(
+            (
+                f"{typed} < DATE '{EARLIEST_DATE}'",
+                f"impossible date (before {EARLIEST_DATE:%Y})",
+                True,
+            )
+        )
+        if fld.not_after == "reference" and checks.reference is not None:
+            rules.append(
+                (
+                    f"{typed} > DATE '{checks.reference}'",
+                    f"in the future: after {checks.reference_label} ({checks.reference})",
+                    False,
+                )
+            )
+        if fld.not_before and fld.not_before in present:
+            other = quote_ident(fld.not_before)
+            rules.append((f"{typed} < {other}", f"before {fld.not_before}", False))
+    return rules
+
+
+def _warnings(fld: FieldSpec, padded: str, raw: str) -> list[tuple[str, str]]:
+    """Questionable but usable: (condition, warning) over the padding flag and cleaned text."""
+    found = [(padded, "leading or trailing spaces trimmed")]
+    if fld.type == "name":
+        found.append(
+            (f"regexp_matches({raw}, '{FORMULA_START}')", "starts with a formula character")
+        )
+    if fld.type == "upn":
+        status = quote_ident(fld.name + "_status")
+        found.append((f"{status} = 'bad_check'", "UPN check letter does not match"))
+        found.append((f"{status} = 'bad_la'", "UPN characters 2-4 are not an LA code"))
+    if fld.type == "uln":
+        found.append(
+            (
+                f"regexp_full_match({raw}, '[0-9]{{10}}') AND {raw} <> '9999999999' "
+                f"AND NOT {quote_ident(fld.name + '_valid')}",
+                "ULN check digit does not match",
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -115,6 +203,7 @@ class TypedSelect:
     reasons: list[str]
     raw_names: list[str]
     failures: list[str]
+    warnings: list[tuple[str, str]] = ()  # (condition, SQL text of the warning)
 
     def reason_sql(self) -> str:
         """SQL for a row's reasons joined by '; ', or NULL when it has none."""
@@ -123,14 +212,27 @@ class TypedSelect:
         any_failed = " OR ".join(f"({c})" for c in self.failures)
         return f"CASE WHEN {any_failed} THEN concat_ws('; ', {', '.join(self.reasons)}) END"
 
+    def warning_sql(self) -> str:
+        """SQL for a row's warnings joined by '; ', or NULL when it has none."""
+        if not self.warnings:
+            return "CAST(NULL AS VARCHAR)"
+        any_warned = " OR ".join(f"({c})" for c, _ in self.warnings)
+        texts = ", ".join(f"CASE WHEN {c} THEN {t} END" for c, t in self.warnings)
+        return f"CASE WHEN {any_warned} THEN concat_ws('; ', {texts}) END"
 
-def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
+
+def typed_select(
+    table: TableSpec, header: list[str], checks: RowChecks | None = None
+) -> TypedSelect:
     """Typing for a table whose file has the given header.
 
     Absent optional columns become typed NULLs; absent required columns are a file-level
     problem the caller reports, and their values count as missing here.
     """
+    checks = checks or RowChecks()
     present = {h.strip().lower(): h for h in header}
+    staged_present = {f.name for f in table.fields if f.source.lower() in present}
+    warnings: list[tuple[str, str]] = []
     cleaned: list[str] = []
     raw_names: list[str] = []
     columns: list[TypedColumn] = []
@@ -143,23 +245,38 @@ def typed_select(table: TableSpec, header: list[str]) -> TypedSelect:
             columns.append(TypedColumn(fld.name, f"CAST(NULL AS {sql_type})"))
             _identifier_extras(fld, "CAST(NULL AS VARCHAR)", columns)
             continue
-        text = clean_text(quote_ident(actual))
+        original = quote_ident(actual)
+        text = clean_text(original)
         if fld.upper or fld.type in ("upn", "uln"):
             text = f"upper({text})"
         raw = f"__raw_{i}"
         cleaned.append(f"{text} AS {raw}")
         raw_names.append(raw)
+        padded = f"__pad_{i}"
+        cleaned.append(f"(prefix({original}, ' ') OR suffix({original}, ' ')) AS {padded}")
+        raw_names.append(padded)
         expr, failed = _typed(fld, raw, quote_ident(fld.name))
         columns.append(TypedColumn(fld.name, expr))
         _identifier_extras(fld, raw, columns)
         if failed:
             reasons.append(_reason(fld, failed, _problem(fld), raw))
             failures.append(failed)
+        typed_col = quote_ident(fld.name)
+        for condition, problem, quote in _rules(fld, raw, typed_col, checks, staged_present):
+            reasons.append(_reason(fld, condition, problem, raw if quote else None))
+            failures.append(condition)
+        for condition, warning in _warnings(fld, padded, raw):
+            warnings.append((condition, sql_literal(f"{fld.source}: {warning}")))
         if fld.required:
             reasons.append(_reason(fld, f"{raw} IS NULL", "required value missing", None))
             failures.append(f"{raw} IS NULL")
     return TypedSelect(
-        cleaned=cleaned, columns=columns, reasons=reasons, raw_names=raw_names, failures=failures
+        cleaned=cleaned,
+        columns=columns,
+        reasons=reasons,
+        raw_names=raw_names,
+        failures=failures,
+        warnings=warnings,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -42,13 +43,19 @@ class Reject:
     raw: str
 
 
+HEADER_LIMIT = 1 << 20  # a header row longer than 1 MB is not a header
+RAW_LIMIT = 4000  # characters of a refused line kept in quarantine
+
+
 def read_header(path: Path, source: str, encoding: str = "utf-8") -> list[str]:
     """The header row's column names, or an InputError naming the file."""
     try:
         with path.open("rb") as fh:
-            first = fh.readline()
+            first = fh.readline(HEADER_LIMIT + 1)
     except OSError as exc:
         raise InputError(source, f"cannot be read ({exc.strerror})") from exc
+    if len(first) > HEADER_LIMIT:
+        raise InputError(source, f"header row is longer than {HEADER_LIMIT} bytes", row=1)
     if not first.strip():
         raise InputError(source, "is empty: no header row")
     try:
@@ -59,7 +66,10 @@ def read_header(path: Path, source: str, encoding: str = "utf-8") -> list[str]:
         raise InputError(
             source, f"header row is not valid {encoding} (byte {exc.start})", row=1
         ) from exc
-    header = [h.strip() for h in next(csv.reader([text.rstrip("\r\n")]))]
+    try:
+        header = [h.strip() for h in next(csv.reader([text.rstrip("\r\n")]))]
+    except csv.Error as exc:
+        raise InputError(source, f"header row cannot be parsed as CSV ({exc})", row=1) from exc
     lowered = [h.lower() for h in header]
     duplicates = sorted({h for h in lowered if lowered.count(h) > 1})
     if duplicates:
@@ -67,6 +77,28 @@ def read_header(path: Path, source: str, encoding: str = "utf-8") -> list[str]:
     if any(not h for h in header):
         raise InputError(source, "header has an empty column name", row=1)
     return header
+
+
+def raw_lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """(line number, text) of every physical line, each capped at RAW_LIMIT characters, in
+    bounded memory whatever the file holds (a line of gigabytes is read in pieces)."""
+    codec = "utf-8" if encoding in ("utf-8", "utf8") else encoding
+    with path.open("rb") as fh:
+        line_no = 0
+        while True:
+            piece = fh.readline(1 << 16)
+            if not piece:
+                return
+            line_no += 1
+            head, rest = piece, piece
+            while not rest.endswith((b"\n", b"\r")):  # the line goes on: skip the rest
+                rest = fh.readline(1 << 16)
+                if not rest:
+                    break
+            text = head.decode(codec, errors="replace").rstrip("\r\n")
+            if len(text) > RAW_LIMIT:
+                text = text[:RAW_LIMIT] + " ... (line truncated)"
+            yield line_no, text
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,23 @@ class FieldSpec:
     formats: tuple[str, ...] = ()
     codelist: str | None = None
     harmonise: str | None = None  # a mapping in npd/codelists, e.g. "sex:letters"
-    invalid: str = "keep"  # "keep" (validated later) or "quarantine" (for code fields)
+    # A code not in its code list quarantines the row ("quarantine"); "keep" is for a code
+    # field whose list is knowingly incomplete (validated later as a share instead).
+    invalid: str = "quarantine"
     upper: bool = False
+    max_length: int | None = None  # longer values quarantine the row (default by type below)
+    not_after: str | None = None  # "reference": no later than the partition's reference day
+    not_before: str | None = None  # another field of the row (staged name) this date follows
     identifying: bool = False
     description: str = ""
+
+    @property
+    def length_limit(self) -> int | None:
+        """The longest value accepted: the spec's, or a generous default by type (a value
+        past it is a broken export or a hostile one, not a longer name)."""
+        if self.max_length is not None:
+            return self.max_length
+        return {"name": 100, "string": 255, "code": 40, "postcode": 10}.get(self.type)
 
     @property
     def shows_value(self) -> bool:
@@ -52,6 +65,10 @@ class TableSpec:
     required: bool = True
     unique: tuple[tuple[str, ...], ...] = ()  # staged-name groups unique within a return
     element: str | None = None  # XML feeds: the repeating element
+    # A child table's rows belong to a row of its parent in the same return: (parent table,
+    # key fields by staged name); a row whose parent is not there is an orphan (quarantined).
+    parent: tuple[str, tuple[str, ...]] | None = None
+    states_year: str | None = None  # a field stating the file's academic year (checked)
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -129,12 +146,15 @@ def _field(source: str, attrs: dict[str, Any] | None) -> FieldSpec:
 def _table(name: str, raw: dict[str, Any]) -> TableSpec:
     fields = tuple(_field(src, attrs) for src, attrs in (raw.get("fields") or {}).items())
     unique = tuple(tuple(group) for group in raw.get("unique", []))
+    parent = raw.get("parent")
     return TableSpec(
         name=name,
         fields=fields,
         required=raw.get("required", True),
         unique=unique,
         element=raw.get("element"),
+        parent=(parent["table"], tuple(parent["key"])) if parent else None,
+        states_year=raw.get("states_year"),
     )
 
 

@@ -9,22 +9,35 @@ Output, under var/staging/<feed>/<year>/<term|annual>/:
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
 import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ingest.accounting import StageReport
+from ingest.accounting import FileAccount, StageReport
+from ingest.convert import RowChecks
 from ingest.errors import InputError
 from ingest.feeds import DeriveContext, get_feed
-from ingest.landing import find_table_file, period_dir
-from ingest.spec import load_spec
+from ingest.inventory import (
+    Inventory,
+    ReadPlan,
+    Return,
+    plan_returns,
+    source_name,
+    take_inventory,
+)
+from ingest.sniff import FileFacts, sniff
+from ingest.spec import FeedSpec, load_spec
 from ingest.staging import StagingSession, staged_name
-from ingest.xml_source import stage_xml_returns, uses_xml
+from ingest.xml_source import stage_xml_returns
 from npd.config import Settings
-from npd.duck import local_duckdb, scalar, sql_str, threads
+from npd.duck import local_duckdb, quote_ident, scalar, sql_str, threads
 from npd.partition import Partition
+from npd.periods import AcademicYear
 
 REPORT = "stage_report.json"
 WARNINGS = "warnings.parquet"
@@ -40,45 +53,44 @@ def stage(
     out: Path | None = None,
 ) -> StageReport:
     """Stage every return of a partition (or the returns named in `only`, into `out`: one
-    shard, see ingest/shards.py). Raises InputError if the period has no landing folder."""
+    shard, see ingest/shards.py). Raises InputError if the period has no landing folder.
+
+    Every entry of the landing folder is accounted for: read, refused whole (its rows
+    counted and quarantined) or not used, with the reason (ingest.inventory)."""
     started = time.perf_counter()
     feed = get_feed(partition.feed)
     spec = load_spec(partition.feed).for_year(partition.year)
-    returns = partition_returns(settings, partition)
-    if only is not None:
-        unknown = sorted(set(only) - {r.name for r in returns})
-        if unknown:
-            raise InputError(
-                relative(returns[0].parent, settings.landing_dir),
-                f"no such return(s) to stage: {', '.join(unknown)}",
-            )
-        returns = [r for r in returns if r.name in set(only)]
-    checksums = input_checksums(settings, returns)
+    inventory = take_inventory(settings, partition)
+    returns, unused = _selected(settings, inventory, only)
+    facts = sniff_files([f for r in returns for f in r.files])
+    checksums = {source_name(p, settings.landing_dir): f.sha256 for p, f in facts.items()}
     load_id = load_id_of(partition, checksums)
     out = out or partition.staging_dir(settings)
     if out.exists():
         shutil.rmtree(out)
     (out / "tables").mkdir(parents=True)
 
-    with local_duckdb(settings.tmp_dir) as con:
-        session = StagingSession(con, settings.landing_dir, load_id)
-        present: list[tuple[str, str]] = []
-        csv_files: dict[str, list[tuple[Path, str]]] = {}
-        xml_returns = [r for r in returns if uses_xml(spec, r)]  # the spec's format, per return
-        present.extend(stage_xml_returns(session, xml_returns, spec, partition.year))
-        for return_dir in returns:
-            if return_dir in xml_returns:
-                continue
-            for table in spec.tables.values():
-                path = find_table_file(return_dir, table.name)
-                if path is None:
-                    source = f"{relative(return_dir, settings.landing_dir)}/<{table.name}>"
-                    session.record_missing(source, table, table.required)
-                    continue
-                csv_files.setdefault(table.name, []).append((path, return_dir.name))
-                present.append((return_dir.name, table.name))
-        for name, files in csv_files.items():  # one read per table across every return
-            session.stage_csv_files(files, spec.tables[name], spec.encoding)
+    with (
+        local_duckdb(settings.tmp_dir) as con,
+        tempfile.TemporaryDirectory(dir=settings.tmp_dir, prefix="stage-") as work,
+    ):
+        session = StagingSession(con, settings.landing_dir, load_id, Path(work))
+        session.checks = row_checks(spec, partition)
+        session.accounts.extend(unused)
+        plan = plan_returns(settings.landing_dir, spec, partition, returns, facts)
+        session.accounts.extend(plan.unused)
+        present = stage_xml_returns(session, plan.xml_returns, spec, partition.year)
+        for name, files in plan.csv_files.items():  # one read per table across every return
+            session.stage_csv_files(files, spec.tables[name], spec.encoding, facts)
+        for return_dir, table in plan.missing:
+            source = f"{source_name(return_dir, settings.landing_dir)}/<{table}>"
+            session.record_missing(source, spec.tables[table], spec.tables[table].required)
+        refused = _refuse_after_read(session, plan, spec, partition)
+        refused_pairs = {(_return_of(source, plan), table) for source, table in refused}
+        present.extend(p for p in plan.present if p not in refused_pairs)
+        for child in spec.tables.values():
+            if child.parent:
+                session.quarantine_orphans(child, spec.tables[child.parent[0]], child.parent[1])
         con.execute(  # lists, not an Arrow table: building one imports pandas (~1 s cold)
             "CREATE TABLE returned_tables AS SELECT unnest(?::VARCHAR[]) AS _return, "
             "unnest(?::VARCHAR[]) AS source_table",
@@ -110,7 +122,9 @@ def stage(
         blocking=[
             m
             for f in session.accounts
-            if f.status in ("rejected", "missing") and spec.tables[f.table].required
+            if f.status in ("rejected", "missing")
+            and f.table in spec.tables
+            and spec.tables[f.table].required
             for m in f.messages
         ],
         inputs=checksums,
@@ -158,16 +172,16 @@ def read_report(settings: Settings, partition: Partition) -> StageReport:
 
 def partition_returns(settings: Settings, partition: Partition) -> list[Path]:
     """The partition's return folders in staging order (raises InputError if it has none)."""
-    source_dir = period_dir(settings.landing_dir, partition.feed, partition.year, partition.term)
-    if not source_dir.is_dir():
-        raise InputError(
-            relative(source_dir, settings.landing_dir), "no landing folder for this period"
-        )
-    return _returns(source_dir)
+    return [r.path for r in take_inventory(settings, partition).returns]
 
 
 def return_files(returns: list[Path]) -> list[Path]:
-    return [p for r in returns for p in sorted(r.iterdir()) if p.is_file()]
+    """The regular files of the returns (never a link, FIFO or device: ingest.inventory)."""
+    found = []
+    for folder in returns:
+        with os.scandir(folder) as it:
+            found += sorted(Path(e.path) for e in it if e.is_file(follow_symlinks=False))
+    return found
 
 
 def input_checksums(settings: Settings, returns: list[Path]) -> dict[str, str]:
@@ -178,10 +192,99 @@ def input_checksums(settings: Settings, returns: list[Path]) -> dict[str, str]:
     return {relative(p, settings.landing_dir): d for p, d in zip(paths, digests, strict=True)}
 
 
-def _returns(source_dir: Path) -> list[Path]:
-    """Each subfolder is one return (e.g. one per LA); a folder of files is itself one return."""
-    subdirs = sorted(p for p in source_dir.iterdir() if p.is_dir())
-    return subdirs or [source_dir]
+def sniff_files(paths: list[Path]) -> dict[Path, FileFacts]:
+    """Checksums and reading facts of every file, on every core (one pass per file)."""
+    with ThreadPoolExecutor(max_workers=threads()) as pool:
+        return dict(zip(paths, pool.map(sniff, paths), strict=True))
+
+
+def _selected(
+    settings: Settings, inventory: Inventory, only: list[str] | None
+) -> tuple[list[Return], list[FileAccount]]:
+    """The returns to stage (all, or one shard's) and the unused entries that go with them:
+    those inside them, and those beside the return folders with the first return."""
+    if only is None:
+        return inventory.returns, inventory.unused
+    names = {r.name for r in inventory.returns}
+    unknown = sorted(set(only) - names)
+    if unknown:
+        raise InputError(
+            relative(inventory.returns[0].path.parent, settings.landing_dir),
+            f"no such return(s) to stage: {', '.join(unknown)}",
+        )
+    chosen = [r for r in inventory.returns if r.name in set(only)]
+    first = inventory.returns[0].name in set(only)
+    folders = {source_name(r.path, settings.landing_dir) + "/" for r in chosen}
+    unused = [
+        u
+        for u in inventory.unused
+        if any(u.source_file.startswith(f) for f in folders)
+        or (
+            first
+            and not any(
+                u.source_file.startswith(source_name(r.path, settings.landing_dir) + "/")
+                for r in inventory.returns
+            )
+        )
+    ]
+    return chosen, unused
+
+
+def row_checks(spec: FeedSpec, partition: Partition) -> RowChecks:
+    """The partition's reference day, after which no stated date may fall: the census day,
+    31 March for a social care year, or the end of the academic year."""
+    kind = spec.raw.get("reference", "year_end")
+    year = partition.year
+    if kind == "census_day" and partition.term is not None:
+        return RowChecks(year.census_date(partition.term), f"census day {partition.label}")
+    if kind == "31_march":
+        return RowChecks(dt.date(year.start + 1, 3, 31), f"the end of the {year.label} collection")
+    return RowChecks(year.last_day, f"the end of academic year {year.label}")
+
+
+def _refuse_after_read(
+    session: StagingSession, plan: ReadPlan, spec: FeedSpec, partition: Partition
+) -> set[tuple[str, str]]:
+    """Refuse the files the plan found wanting, and those stating another academic year;
+    the (return, table) pairs they supplied no longer count as supplied."""
+    refused = dict(plan.refuse)
+    for table in spec.tables.values():
+        if not table.states_year:
+            continue
+        column = quote_ident(table.states_year)
+        stated = session.con.execute(
+            f"SELECT _source_file, {column}, count(*) FROM {staged_name(table.name)} "
+            f"WHERE {column} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+        ).fetchall()
+        for source, value, _ in stated:
+            if source not in refused and not _same_year(str(value), partition.year):
+                field_name = table.field(table.states_year).source
+                refused[source] = (
+                    f"{field_name} says {str(value)[:12]}, but the partition is "
+                    f"{partition.year.label}: another year's file"
+                )
+    for source, why in refused.items():
+        session.reject_after_read(source, why)
+    return {(a.source_file, a.table) for a in session.accounts if a.source_file in refused}
+
+
+def _return_of(source: str, plan: ReadPlan) -> str:
+    for files in plan.csv_files.values():
+        for path, return_name in files:
+            if path.as_posix().endswith("/" + source) or path.as_posix() == source:
+                return return_name
+    return ""
+
+
+def _same_year(value: str, year: AcademicYear) -> bool:
+    digits = "".join(ch for ch in value if ch.isdigit())
+    end = year.start + 1
+    return digits in {
+        f"{year.start}{end % 100:02d}",
+        f"{year.start}{end}",
+        f"{year.start % 100:02d}{end % 100:02d}",
+        str(end),
+    }
 
 
 def write_parquet(con, table: str, path: Path) -> None:

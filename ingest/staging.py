@@ -9,25 +9,32 @@ and the raw text. The accounts it keeps are the proof that nothing was lost.
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import replace
+from itertools import count
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from ingest.accounting import FileAccount
-from ingest.convert import SQL_TYPES, empty_typed_columns, typed_select
+from ingest.convert import SQL_TYPES, RowChecks, empty_typed_columns, typed_select
 from ingest.csv_source import (
     CsvFile,
     RawFiles,
     drop_raw_files,
     load_csv_files,
     raw_json,
+    raw_lines,
     read_header,
 )
 from ingest.errors import InputError
+from ingest.inventory import source_name
+from ingest.sniff import FileFacts, normalised, sniff
 from ingest.spec import TableSpec
-from npd.duck import quote_ident, scalar, sql_str
+from npd.duck import columns_of, quote_ident, scalar, sql_str
 
+_copies = count(1)
 LINEAGE = ("_load_id", "_source_file", "_source_row", "_return")
 
 QUARANTINE_DDL = """
@@ -49,21 +56,26 @@ CREATE TABLE IF NOT EXISTS row_warning (
 
 
 class StagingSession:
-    def __init__(self, con: duckdb.DuckDBPyConnection, landing_dir: Path, load_id: str):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        landing_dir: Path,
+        load_id: str,
+        work_dir: Path | None = None,
+    ):
         self.con = con
         self.landing_dir = landing_dir
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="npd-stage-"))
         self.load_id = load_id
         self.accounts: list[FileAccount] = []
+        self.checks = RowChecks()  # the partition's row rules (reference day); stage sets them
         con.execute(QUARANTINE_DDL)
         con.execute(WARNING_DDL)
 
     # -- public ---------------------------------------------------------------------------
 
     def source_name(self, path: Path) -> str:
-        try:
-            return path.resolve().relative_to(self.landing_dir.resolve()).as_posix()
-        except ValueError:
-            return path.name
+        return source_name(path, self.landing_dir)
 
     def stage_csv(
         self, path: Path, table: TableSpec, return_name: str, encoding: str
@@ -72,56 +84,189 @@ class StagingSession:
         return self.stage_csv_files([(path, return_name)], table, encoding)[0]
 
     def stage_csv_files(
-        self, files: list[tuple[Path, str]], table: TableSpec, encoding: str
+        self,
+        files: list[tuple[Path, str]],
+        table: TableSpec,
+        encoding: str,
+        facts: dict[Path, FileFacts] | None = None,
+        checks: RowChecks | None = None,
     ) -> list[FileAccount]:
         """Stage every file of one table, one per return, reading files that share a header
-        in a single pass. Bad rows are quarantined; a bad file is rejected on its own."""
+        in a single pass. Bad rows are quarantined; a file that cannot be trusted is refused
+        whole, its rows counted and quarantined (never read as fewer rows)."""
         self.ensure_table(table)
+        checks = checks or RowChecks()
         accounts: list[FileAccount] = []
         by_header: dict[tuple[str, ...], list[CsvFile]] = {}
+        control = False
         for path, return_name in files:
             source = self.source_name(path)
             account = FileAccount(source_file=source, table=table.name)
             accounts.append(account)
             self.accounts.append(account)
             try:
-                header = read_header(path, source, encoding)
+                read_path, file_facts = self._readable(path, source, encoding, facts, account)
+                header = read_header(read_path, source, "utf-8")
             except InputError as exc:
-                account.status = "rejected"
-                account.messages.append(str(exc))
+                self.reject_unread(path, account, return_name, exc.problem, facts)
                 continue
-            by_header.setdefault(tuple(header), []).append(CsvFile(path, source, return_name))
+            control = control or file_facts.control
+            by_header.setdefault(tuple(header), []).append(CsvFile(read_path, source, return_name))
+        checks = replace(checks, control=control)
         by_source = {a.source_file: a for a in accounts}
         for header, group in by_header.items():
             file_reason = self._check_header(
                 list(header), table, [by_source[f.source] for f in group]
             )
-            if not self._stage_group(group, list(header), table, encoding, file_reason, by_source):
+            if not self._stage_group(group, list(header), table, file_reason, by_source, checks):
                 for single in group:  # one file spoils the shared read: stage each on its own
-                    self._stage_group(
-                        [single], list(header), table, encoding, file_reason, by_source
-                    )
+                    self._stage_group([single], list(header), table, file_reason, by_source, checks)
         return accounts
+
+    def _readable(
+        self,
+        path: Path,
+        source: str,
+        encoding: str,
+        facts: dict[Path, FileFacts] | None,
+        account: FileAccount,
+    ) -> tuple[Path, FileFacts]:
+        """The file to give the CSV reader (a UTF-8, LF copy where the original is not), and
+        its facts; an InputError where the file cannot be trusted as a whole."""
+        found = (facts or {}).get(path) or sniff(path)
+        if found.encoding is None:
+            raise InputError(
+                source,
+                f"not valid {encoding.upper()} (byte {found.first_bad_byte}), nor UTF-16 or "
+                "Windows-1252: the encoding cannot be established; refused whole",
+            )
+        note = found.reading_note(encoding)
+        if note:
+            account.messages.append(f"{source}: {note}")
+        read_path = path
+        if found.needs_rewrite:
+            read_path = normalised(path, found, self.work_dir / f"{next(_copies)}.csv")
+            found = sniff(read_path)
+        if found.unbalanced_quotes:
+            raise InputError(
+                source,
+                "a quoted field is never closed (an odd number of double quotes): the rows "
+                "cannot be told apart; refused whole",
+            )
+        return read_path, found
+
+    def reject_unread(
+        self,
+        path: Path,
+        account: FileAccount,
+        return_name: str,
+        problem: str,
+        facts: dict[Path, FileFacts] | None = None,
+    ) -> None:
+        """Refuse a file whole without parsing it: every line after the header is counted as
+        a row read and quarantined with the problem (raw text capped), in bounded memory."""
+        account.status = "rejected"
+        account.messages.append(f"{account.source_file}: {problem}")
+        found = (facts or {}).get(path)
+        encoding = "utf-8" if found is None or found.encoding in (None, "utf-8") else found.encoding
+        why = problem
+        batch: list[tuple[str, int, str | None, str, str]] = []
+        rows = 0
+        for line_no, text in raw_lines(path, encoding):
+            if line_no == 1 or not text.strip():
+                continue
+            rows += 1
+            batch.append((account.source_file, line_no, return_name, f"file refused: {why}", text))
+            if len(batch) >= 50_000:
+                self.quarantine_rows(account.table, batch)
+                batch = []
+        self.quarantine_rows(account.table, batch)
+        account.rows_read = account.rows_quarantined = rows
+        account.rows_staged = 0
+
+    def _row_json(self, alias: str, table: str) -> str:
+        """SQL for a staged row as JSON (its fields, not its lineage) for quarantine's raw."""
+        fields = sorted(c for c in columns_of(self.con, table) if not c.startswith("_"))
+        parts = ", ".join(f"{quote_ident(c)} := {alias}.{quote_ident(c)}" for c in fields)
+        return f"CAST(to_json(struct_pack({parts})) AS VARCHAR)"
+
+    def quarantine_orphans(self, child: TableSpec, parent: TableSpec, key: tuple[str, ...]) -> None:
+        """Rows of a child table (SEN needs, FSM periods, episodes) whose parent row (the
+        pupil, the child) is not staged in the same return: quarantined as orphans."""
+        staged, parents = staged_name(child.name), staged_name(parent.name)
+        keys = " AND ".join(f"p.{quote_ident(k)} = c.{quote_ident(k)}" for k in key)
+        fields = "/".join(child.field(k).source for k in key)
+        reason = (
+            f"{fields}: no {parent.name} row staged with this value in the return (orphan row: "
+            f"its {parent.name} row is missing or was quarantined)"
+        )
+        orphan = f"NOT EXISTS (SELECT 1 FROM {parents} p WHERE p._return = c._return AND {keys})"
+        counts = dict(
+            self.con.execute(
+                f"SELECT c._source_file, count(*) FROM {staged} c WHERE {orphan} GROUP BY 1"
+            ).fetchall()
+        )
+        if not counts:
+            return
+        self.con.execute(
+            f"""
+            INSERT INTO quarantine
+            SELECT c._load_id, c._source_file, c._source_row, c._return, {sql_str(child.name)},
+                   {sql_str(reason)}, {self._row_json("c", staged)}
+            FROM {staged} c WHERE {orphan}
+            """
+        )
+        self.con.execute(
+            f"DELETE FROM {staged} WHERE rowid IN (SELECT c.rowid FROM {staged} c WHERE {orphan})"
+        )
+        for account in self.accounts:
+            if account.table == child.name and account.source_file in counts:
+                n = counts[account.source_file]
+                account.rows_staged -= n
+                account.rows_quarantined += n
+
+    def reject_after_read(self, source: str, reason: str) -> None:
+        """Refuse a file already staged (a problem seen only once its rows were read): its
+        staged rows, in every table, move to quarantine with the reason."""
+        for account in [a for a in self.accounts if a.source_file == source]:
+            account.status = "rejected"
+            account.messages.append(f"{source}: {reason}")
+            if not account.rows_staged:
+                continue
+            staged = staged_name(account.table)
+            self.con.execute(
+                f"""
+                INSERT INTO quarantine
+                SELECT s._load_id, s._source_file, s._source_row, s._return,
+                       {sql_str(account.table)}, {sql_str("file refused: " + reason)},
+                       {self._row_json("s", staged)}
+                FROM {staged} s WHERE s._source_file = ?
+                """,
+                [source],
+            )
+            self.con.execute(f"DELETE FROM {staged} WHERE _source_file = ?", [source])
+            account.rows_quarantined += account.rows_staged
+            account.rows_staged = 0
 
     def _stage_group(
         self,
         group: list[CsvFile],
         header: list[str],
         table: TableSpec,
-        encoding: str,
         file_reason: str | None,
         by_source: dict[str, FileAccount],
+        checks: RowChecks,
     ) -> bool:
         """Read and split files sharing a header; False if a shared read of several failed."""
         try:
-            raw = load_csv_files(self.con, group, header, encoding)
+            raw = load_csv_files(self.con, group, header, "utf-8")
         except InputError as exc:
             if len(group) > 1:
                 return False
-            by_source[group[0].source].status = "rejected"
-            by_source[group[0].source].messages.append(str(exc))
+            account = by_source[group[0].source]
+            self.reject_unread(group[0].path, account, group[0].return_name, exc.problem)
             return True
-        self._split(raw, table, file_reason, by_source)
+        self._split(raw, table, file_reason, by_source, checks)
         drop_raw_files(self.con, raw)
         return True
 
@@ -203,6 +348,7 @@ class StagingSession:
         table: TableSpec,
         file_reason: str | None,
         accounts: dict[str, FileAccount],
+        checks: RowChecks | None = None,
     ) -> None:
         """Type every row, then append typed rows to staged_<table> and the rest, with their
         reasons and raw text, to quarantine; count both per source file.
@@ -211,7 +357,7 @@ class StagingSession:
         staged_<table> with _ord and _reason after it. Failing rows are quarantined and
         deleted from it; if staged_<table> is still empty, the typed table becomes it (a
         rename: no rows copied), otherwise its rows are appended in order."""
-        typing = typed_select(table, raw.header)
+        typing = typed_select(table, raw.header, checks or self.checks)
         reason_expr = sql_str(file_reason) if file_reason else typing.reason_sql()
         cleaned = "".join(f", {c}" for c in typing.cleaned)
         typed_cols = "".join(f", {c.expr} AS {quote_ident(c.name)}" for c in typing.columns)
@@ -233,7 +379,7 @@ class StagingSession:
                    CAST(_source_row AS BIGINT) AS _source_row,
                    CAST(_return AS VARCHAR) AS _return,
                    {staged_cols},
-                   _ord, {reason_expr} AS _reason
+                   _ord, {reason_expr} AS _reason, {typing.warning_sql()} AS _warning
             FROM typed
             """
         # Rows must come out in _ord order. A scan of an ordered source through projections
@@ -243,6 +389,14 @@ class StagingSession:
             select = f"SELECT * FROM ({select}) ORDER BY _ord"
         self.con.execute(f"CREATE OR REPLACE TABLE {typed} AS {select}")
         self._flag_duplicates(typed, table)
+        self.con.execute(
+            f"""
+            INSERT INTO row_warning
+            SELECT _load_id, _source_file, _source_row, _return, {sql_str(table.name)}, w
+            FROM (SELECT *, unnest(string_split(_warning, '; ')) AS w FROM {typed}
+                  WHERE _reason IS NULL AND _warning IS NOT NULL)
+            """
+        )
         self.con.execute(
             f"""
             INSERT INTO quarantine
@@ -273,7 +427,8 @@ class StagingSession:
         staged = staged_name(table.name)
         self.con.execute(
             f"DELETE FROM {typed} WHERE _reason IS NOT NULL; "
-            f"ALTER TABLE {typed} DROP COLUMN _reason; ALTER TABLE {typed} DROP COLUMN _ord"
+            f"ALTER TABLE {typed} DROP COLUMN _reason; ALTER TABLE {typed} DROP COLUMN _ord; "
+            f"ALTER TABLE {typed} DROP COLUMN _warning"
         )
         if scalar(self.con, f"SELECT count(*) FROM (SELECT 1 FROM {staged} LIMIT 1)") == 0:
             self.con.execute(f"DROP TABLE {staged}; ALTER TABLE {typed} RENAME TO {staged}")
@@ -304,27 +459,63 @@ class StagingSession:
         self.con.unregister("_rejects_batch")
 
     def _flag_duplicates(self, typed: str, table: TableSpec) -> None:
-        """Quarantine every copy of a key that must be unique within a return (e.g. census 1520)."""
+        """A key that must be unique within a file (e.g. census 1520): the first copy by line
+        is staged and each later copy quarantined, naming the key and the first copy's row.
+        A later copy identical in every field is an exact duplicate; the first copy then
+        loads with a warning saying where it was repeated."""
+        columns = sorted(c for c in columns_of(self.con, typed) if not c.startswith("_"))
+        fingerprint = (
+            "md5(CAST(to_json(struct_pack("
+            + ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
+            + ")) AS VARCHAR))"
+        )
         for group in table.unique:
             cols = ", ".join(quote_ident(c) for c in group)
             not_null = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in group)
             sources = "/".join(table.field(c).source for c in group)
+            later = f"""
+                SELECT _ord, _source_file, _source_row, _return, first_row, first_ord,
+                       fp = first_fp AS exact
+                FROM (
+                    SELECT _ord, _source_file, _source_row, _return, fp,
+                           first_value(_source_row) OVER w AS first_row,
+                           first_value(_ord) OVER w AS first_ord,
+                           first_value(fp) OVER w AS first_fp,
+                           row_number() OVER w AS n
+                    FROM (
+                        SELECT *, {fingerprint} AS fp FROM {typed}
+                        WHERE _reason IS NULL AND {not_null}
+                          AND (_source_file, {cols}) IN (
+                              SELECT (_source_file, {cols}) FROM {typed}
+                              WHERE _reason IS NULL AND {not_null}
+                              GROUP BY _source_file, {cols} HAVING count(*) > 1)
+                    )
+                    WINDOW w AS (PARTITION BY _source_file, {cols} ORDER BY _source_row, _ord)
+                ) WHERE n > 1
+            """
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _later AS {later}")
+            if scalar(self.con, "SELECT count(*) FROM _later") == 0:
+                continue
             self.con.execute(
                 f"""
-                UPDATE {typed} AS t SET _reason = concat_ws('; ', t._reason, d.reason)
-                FROM (
-                    SELECT _ord, {sql_str(sources + ": duplicate within the return, ")}
-                           || count(*) OVER w || ' records (rows '
-                           || string_agg(_source_row::VARCHAR, ', ' ORDER BY _source_row) OVER w
-                           || ')' AS reason
-                    FROM {typed}
-                    WHERE {not_null}
-                      AND (_source_file, {cols}) IN (
-                          SELECT (_source_file, {cols}) FROM {typed} WHERE {not_null}
-                          GROUP BY _source_file, {cols} HAVING count(*) > 1)
-                    WINDOW w AS (PARTITION BY _source_file, {cols})
-                ) d
-                WHERE t._ord = d._ord
+                UPDATE {typed} AS t SET _reason = CASE WHEN d.exact
+                    THEN {sql_str(sources + ": exact duplicate of row ")} || d.first_row
+                         || ' (the first copy is staged)'
+                    ELSE {sql_str(sources + ": duplicate within the file of row ")} || d.first_row
+                         || ' with different values (the first copy is staged)' END
+                FROM _later d WHERE t._ord = d._ord
+                """
+            )
+            self.con.execute(
+                f"""
+                INSERT INTO row_warning
+                SELECT t._load_id, t._source_file, t._source_row, t._return,
+                       {sql_str(table.name)},
+                       {sql_str(sources + ": row repeated exactly at row(s) ")}
+                       || string_agg(d._source_row::VARCHAR, ', ' ORDER BY d._source_row)
+                FROM _later d JOIN {typed} t ON t._ord = d.first_ord
+                WHERE d.exact
+                GROUP BY ALL
                 """
             )
 

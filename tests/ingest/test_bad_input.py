@@ -31,6 +31,10 @@ def _fixture_rows(shared_fixtures: Path) -> tuple[list[str], list[list[str]]]:
     upns = make_upns(np.full(ROWS, 202), np.full(ROWS, 2001), np.full(ROWS, 19), np.arange(ROWS))
     for row, upn in zip(rows, upns, strict=True):
         row[header.index("upn")] = str(upn)
+        # The sample's former UPNs and ULNs are hashes: malformed identifiers quarantine a
+        # row, so these rows (which test other defects) carry none.
+        row[header.index("formerupn")] = ""
+        row[header.index("uniquelearnernumber")] = ""
     return header, rows
 
 
@@ -111,31 +115,42 @@ def test_a_missing_required_column_rejects_the_file_and_keeps_every_row(
     assert all(q[2] == "required column(s) missing: dob" for q in quarantined)
 
 
-def test_bytes_that_are_not_utf8_quarantine_their_row_naming_the_field(
+def test_an_undeclared_windows_1252_file_is_read_whole_with_a_note(
     settings, shared_fixtures
 ) -> None:
+    """A spreadsheet export saved as Windows-1252: every row read correctly, never good rows
+    quarantined one by one, and the account says how the file was read."""
     header, rows = _fixture_rows(shared_fixtures)
     path = _write(_return_file(settings), header, rows)
     data = path.read_bytes().replace(rows[2][header.index("surname")].encode(), b"M\xfcller", 1)
     path.write_bytes(data)
     account = _account(stage(settings, PARTITION))
-    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 1, 1)
-    ((source, line, reason, raw),) = _quarantine(settings)
-    assert (source.endswith("LA202/2025_spring_pupilonroll.csv"), line) == (True, 4)
-    assert reason == "surname: not valid UTF-8"
-    assert raw.startswith(rows[2][0])
+    assert (account.status, account.rows_staged, account.rows_quarantined) == ("ok", ROWS, 0)
+    byte = data.index(b"\xfc")
+    assert account.messages == [
+        f"{account.source_file}: not valid UTF-8 (byte {byte}): read as Windows-1252"
+    ]
+    staged = duckdb.sql(
+        f"SELECT surname FROM '{PARTITION.staging_dir(settings)}/tables/pupilonroll.parquet' "
+        "WHERE _source_row = 4"
+    ).fetchall()
+    assert staged == [("Müller",)]
 
 
-def test_a_header_that_is_not_utf8_rejects_the_file(settings, shared_fixtures) -> None:
+def test_a_file_in_no_encoding_we_can_establish_is_refused_whole_with_rows_counted(
+    settings, shared_fixtures
+) -> None:
+    """Bytes undefined even in Windows-1252: the file is refused whole, each of its rows
+    counted and quarantined with the reason (never read as fewer rows)."""
     header, rows = _fixture_rows(shared_fixtures)
     path = _write(_return_file(settings), header, rows)
-    path.write_bytes(path.read_bytes().replace(b"surname", b"s\xfcrname", 1))
+    path.write_bytes(path.read_bytes().replace(b"surname", b"s\x81rname", 1))
     report = stage(settings, PARTITION)
     account = _account(report)
-    assert account.status == "rejected"
-    assert (
-        "2025_spring_pupilonroll.csv, row 1: header row is not valid utf-8" in account.messages[0]
-    )
+    assert (account.status, account.rows_read, account.rows_quarantined) == ("rejected", ROWS, ROWS)
+    assert "2025_spring_pupilonroll.csv: not valid UTF-8 (byte" in account.messages[0]
+    assert "the encoding cannot be established; refused whole" in account.messages[0]
+    assert [q[1] for q in _quarantine(settings)] == list(range(2, ROWS + 2))
     assert report.blocking
 
 
@@ -164,7 +179,7 @@ def test_a_malformed_code_is_quarantined_quoting_the_harmless_value(
     assert (line, reason) == (6, "sex: not a known code (value X)")
 
 
-def test_a_duplicate_upn_in_one_schools_return_quarantines_every_copy(
+def test_a_duplicate_upn_in_one_schools_return_quarantines_the_later_copy(
     settings, shared_fixtures
 ) -> None:
     header, rows = _fixture_rows(shared_fixtures)
@@ -173,11 +188,31 @@ def test_a_duplicate_upn_in_one_schools_return_quarantines_every_copy(
     rows[3][upn] = rows[1][upn]
     _write(_return_file(settings), header, rows)
     account = _account(stage(settings, PARTITION))
-    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 2, 2)
+    assert (account.rows_staged, account.rows_quarantined) == (ROWS - 1, 1)
     reasons = {(q[1], q[2]) for q in _quarantine(settings)}
-    expected = "NativeId/upn: duplicate within the return, 2 records (rows 3, 5)"
-    assert reasons == {(3, expected), (5, expected)}
+    expected = (
+        "NativeId/upn: duplicate within the file of row 3 with different values "
+        "(the first copy is staged)"
+    )
+    assert reasons == {(5, expected)}
     assert rows[1][upn] not in expected
+
+
+def test_an_exact_duplicate_row_stages_once_with_a_warning(settings, shared_fixtures) -> None:
+    header, rows = _fixture_rows(shared_fixtures)
+    rows.append(list(rows[1]))  # line 8 repeats line 3 exactly
+    _write(_return_file(settings), header, rows)
+    account = _account(stage(settings, PARTITION))
+    assert (account.rows_staged, account.rows_quarantined, account.rows_warned) == (ROWS, 1, 1)
+    ((_, line, reason, _),) = _quarantine(settings)
+    assert (line, reason) == (
+        8,
+        "pupilonrolltableid: exact duplicate of row 3 (the first copy is staged)",
+    )
+    warnings = duckdb.sql(
+        f"SELECT _source_row, warning FROM '{PARTITION.staging_dir(settings)}/warnings.parquet'"
+    ).fetchall()
+    assert warnings == [(3, "pupilonrolltableid: row repeated exactly at row(s) 8")]
 
 
 def test_a_row_with_too_few_fields_is_quarantined_with_its_raw_line(
@@ -257,7 +292,7 @@ def test_staged_rows_keep_file_and_line_order_with_exact_lines_and_reruns_are_id
 
     report = stage(settings, PARTITION)
     first = staged()
-    bad = {12, 2002, 3001, 3002}
+    bad = {12, 2002, 3002}  # the later copy of a duplicate
     for k, la in enumerate(returns):
         lost = {5, 3500} if rejected and k != 1 else set()
         (account,) = [f for f in report.files if f.table == "pupilonroll" and la in f.source_file]

@@ -1,0 +1,287 @@
+"""What a partition's landing folder holds, entry by entry, before anything is opened.
+
+Every entry is looked at with lstat (never following a link): regular files in a return
+folder are candidates to read; everything else (symbolic links, FIFOs, sockets, devices,
+folders nested in a return, files beside the return folders) is accounted as not used,
+with the reason, and never opened. Paths are named lexically under the landing folder, so
+nothing outside it, not even a link's target, reaches a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.accounting import UNUSED_TABLE, FileAccount
+from ingest.errors import InputError
+from ingest.landing import census_file_prefix, period_dir
+from ingest.sniff import FileFacts
+from ingest.spec import FeedSpec
+from npd.config import Settings
+from npd.partition import Partition
+
+_KINDS = (
+    (stat.S_ISLNK, "symbolic link"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+_CENSUS_PREFIX = re.compile(r"^(\d{4})_(autumn|spring|summer)_(.+)$", re.IGNORECASE)
+
+
+@dataclass
+class Return:
+    """One return folder (an LA's, a provider's, or the period folder itself)."""
+
+    path: Path
+    name: str
+    files: list[Path] = field(default_factory=list)  # regular files, sorted by name
+
+
+@dataclass
+class Inventory:
+    returns: list[Return]
+    unused: list[FileAccount]  # entries never opened, with the reason
+
+
+def source_name(path: Path, landing: Path) -> str:
+    """The path under the landing folder, lexically (a link is named, never resolved)."""
+    try:
+        return path.relative_to(landing).as_posix()
+    except ValueError:
+        return path.name
+
+
+def take_inventory(settings: Settings, partition: Partition) -> Inventory:
+    """The partition's returns and every entry that will not be read (raises InputError if
+    the period has no landing folder)."""
+    landing = settings.landing_dir
+    folder = period_dir(landing, partition.feed, partition.year, partition.term)
+    if not _is_dir(folder):
+        raise InputError(source_name(folder, landing), "no landing folder for this period")
+    unused: list[FileAccount] = []
+    entries = _entries(folder)
+    subdirs = [p for p, mode in entries if stat.S_ISDIR(mode)]
+    if not subdirs:
+        returns = [Return(folder, folder.name)]
+        loose = entries
+    else:
+        returns = [Return(p, p.name) for p in subdirs]
+        loose = [(p, mode) for p, mode in entries if not stat.S_ISDIR(mode)]
+        for path, mode in loose:
+            unused.append(_unused(path, landing, _kind(mode) or "a file beside the return folders"))
+        loose = []
+    for ret in returns:
+        inside = loose if ret.path == folder else _entries(ret.path)
+        for path, mode in inside:
+            if stat.S_ISREG(mode):
+                ret.files.append(path)
+            elif stat.S_ISDIR(mode):
+                unused.extend(_nested(path, landing))
+            else:
+                unused.append(_unused(path, landing, f"not a regular file ({_kind(mode)})"))
+    return Inventory(returns=returns, unused=unused)
+
+
+def _entries(folder: Path) -> list[tuple[Path, int]]:
+    with os.scandir(folder) as it:
+        found = [(Path(e.path), e.stat(follow_symlinks=False).st_mode) for e in it]
+    return sorted(found, key=lambda item: item[0].name)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _kind(mode: int) -> str | None:
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return None
+
+
+def _nested(folder: Path, landing: Path) -> list[FileAccount]:
+    """A folder inside a return is not read; each entry in it is named (never followed)."""
+    found = [_unused(folder, landing, "a folder inside a return folder: not read")]
+    for path, mode in _entries(folder):
+        if stat.S_ISDIR(mode):
+            found.extend(_nested(path, landing))
+        else:
+            found.append(_unused(path, landing, "inside a folder nested in a return: not read"))
+    return found
+
+
+def _unused(path: Path, landing: Path, why: str, table: str = UNUSED_TABLE) -> FileAccount:
+    source = source_name(path, landing)
+    return FileAccount(
+        source_file=source, table=table, status="unused", messages=[f"{source}: not used: {why}"]
+    )
+
+
+# -- matching files to tables ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Match:
+    table: str | None
+    problem: str | None = None  # a reason to refuse the file whole (e.g. another period's name)
+
+
+def match_table(name: str, spec: FeedSpec, partition: Partition, suffix: str = "csv") -> Match:
+    """Which table a file is, by its name: <table>.csv, a census export's
+    <yyyy>_<term>_<table>.csv, or an annual file's <table>_<yyyy-yy>.csv (case-insensitive).
+
+    A census prefix naming another period matches its table but is a problem: last year's
+    file in this year's folder must be refused, not read."""
+    lowered = name.lower()
+    if not lowered.endswith(f".{suffix}"):
+        return Match(None)
+    stem = lowered[: -len(suffix) - 1]
+    tables = {t.lower(): t for t in spec.tables}
+    if stem in tables:
+        return Match(tables[stem])
+    annual = re.fullmatch(r"(.+)_(\d{4})-(\d{2})", stem)
+    if annual and annual.group(1) in tables:
+        table = tables[annual.group(1)]
+        named = f"{annual.group(2)}-{annual.group(3)}"
+        if named != partition.year.slug:
+            return Match(table, f"named for {named}, but the partition is {partition.year.label}")
+        return Match(table)
+    census = _CENSUS_PREFIX.match(stem)
+    if census and census.group(3) in tables:
+        table = tables[census.group(3)]
+        if partition.term is None:
+            return Match(table)
+        expected = census_file_prefix(partition.year, partition.term)
+        named = f"{census.group(1)}_{census.group(2).lower()}"
+        if named != expected:
+            return Match(
+                table,
+                f"named for {named.replace('_', ' ')}, but the partition is "
+                f"{partition.label} (its files are named {expected}_*)",
+            )
+        return Match(table)
+    return Match(None)
+
+
+# -- what each return supplies ---------------------------------------------------------------
+
+
+@dataclass
+class ReadPlan:
+    """Which files stage reads, and as what; what it will not read; what it must refuse."""
+
+    xml_returns: list[Path] = field(default_factory=list)
+    csv_files: dict[str, list[tuple[Path, str]]] = field(default_factory=dict)  # table -> files
+    present: list[tuple[str, str]] = field(default_factory=list)  # (return, table) as CSV
+    missing: list[tuple[Path, str]] = field(default_factory=list)  # (return folder, table)
+    unused: list[FileAccount] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)  # source -> why, refused once read
+
+
+def plan_returns(
+    landing: Path,
+    spec: FeedSpec,
+    partition: Partition,
+    returns: list[Return],
+    facts: dict[Path, FileFacts],
+) -> ReadPlan:
+    """Match every regular file of every return to a table of the spec, or say why not.
+
+    Two files for one table in a return (the same data under two names, or two different
+    files) are both read, so their rows are counted, and both refused: neither is picked
+    silently. A file whose name matches no table is not used; if its content is a file
+    that is read, it is named as a duplicate delivery of it."""
+    plan = ReadPlan()
+    read: dict[str, Path] = {}  # sha256 -> a file that is read
+    spare: list[Path] = []
+    for ret in returns:
+        xml_files = [f for f in ret.files if f.suffix.lower() == ".xml"]
+        if spec.format == "xml" or (spec.raw.get("xml") and xml_files):
+            plan.xml_returns.append(ret.path)
+            for f in ret.files:
+                if f.suffix.lower() == ".xml":
+                    read.setdefault(facts[f].sha256, f)
+                elif spec.format == "xml":
+                    spare.append(f)
+                else:
+                    why = f"the return {ret.name} is sent as XML: its other files are not read"
+                    plan.unused.append(_unused(f, landing, why))
+            if len(xml_files) > 1:
+                _refuse_together(plan, xml_files, landing, facts, f"return {ret.name}")
+            continue
+        by_table: dict[str, list[Path]] = {}
+        for f in ret.files:
+            if facts[f].size == 0:
+                plan.unused.append(_unused(f, landing, "empty file (0 bytes)"))
+                continue
+            match = match_table(f.name, spec, partition)
+            if match.table is None:
+                spare.append(f)
+                continue
+            by_table.setdefault(match.table, []).append(f)
+            if match.problem:
+                plan.refuse[source_name(f, landing)] = match.problem
+        for table in spec.tables:
+            files = by_table.get(table, [])
+            if not files:
+                plan.missing.append((ret.path, table))
+                continue
+            plan.csv_files.setdefault(table, []).extend((f, ret.name) for f in files)
+            plan.present.append((ret.name, table))
+            for f in files:
+                read.setdefault(facts[f].sha256, f)
+            if len(files) > 1:
+                _refuse_together(plan, files, landing, facts, f"table {table} of {ret.name}")
+    _refuse_copies_across_returns(plan, landing, facts)
+    for f in spare:
+        twin = read.get(facts[f].sha256)
+        why = (
+            f"duplicate delivery of {source_name(twin, landing)} (the same bytes)"
+            if twin is not None
+            else f"no table of that name in the {spec.feed} spec"
+        )
+        plan.unused.append(_unused(f, landing, why))
+    return plan
+
+
+def _refuse_together(
+    plan: ReadPlan, files: list[Path], landing: Path, facts: dict[Path, FileFacts], what: str
+) -> None:
+    names = [source_name(f, landing) for f in files]
+    same = len({facts[f].sha256 for f in files}) == 1
+    for name in names:
+        others = ", ".join(n for n in names if n != name)
+        why = (
+            f"the same data delivered twice for {what} (also as {others}); neither is read"
+            if same
+            else f"more than one file for {what} (also {others}); neither is read"
+        )
+        plan.refuse[name] = why
+
+
+def _refuse_copies_across_returns(
+    plan: ReadPlan, landing: Path, facts: dict[Path, FileFacts]
+) -> None:
+    """The same file (with rows) in two returns: one return's data sent as another's."""
+    by_sha: dict[str, list[Path]] = {}
+    for files in plan.csv_files.values():
+        for f, _ in files:
+            if facts[f].newlines > 1:
+                by_sha.setdefault(facts[f].sha256, []).append(f)
+    for copies in by_sha.values():
+        if len({f.parent for f in copies}) > 1:
+            names = [source_name(f, landing) for f in copies]
+            for name in names:
+                others = ", ".join(n for n in names if n != name)
+                plan.refuse.setdefault(
+                    name,
+                    f"the same data delivered in another return too ({others}); neither is read",
+                )
