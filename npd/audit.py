@@ -1,5 +1,6 @@
-"""What each step tells the warehouse's audit schema: runs, file accounts, quarantine
-reasons, validation results, link counts and partition loads.
+"""What each step tells the warehouse's audit schema: runs, file accounts (every file of the
+landing folder, read or not, with rows warned), quarantine and warning reasons, validation
+results, link counts and partition loads.
 
 Every step records its own outcome, so a blocked partition still shows why on the
 dashboard. Nothing written here carries an identifier.
@@ -120,12 +121,17 @@ def record_stage(settings: Settings, partition: Partition, report: StageReport) 
             "rows_quarantined": f.rows_quarantined,
             "status": f.status,
             "message": "; ".join(f.messages) or None,
+            "rows_warned": f.rows_warned,
         }
         for f in report.files
     ]
     reasons = [
         {**part, "load_id": report.load_id, "reason": r, "rows": n}
         for r, n in report.quarantine_reasons.items()
+    ]
+    warnings = [
+        {**part, "load_id": report.load_id, "warning": w, "rows": n}
+        for w, n in report.warning_reasons.items()
     ]
     cat = load_catalogue()
     with warehouse(settings) as conn:
@@ -137,6 +143,12 @@ def record_stage(settings: Settings, partition: Partition, report: StageReport) 
             cat.table("audit.quarantine_summary"),
             part,
             _rows(reasons, "audit.quarantine_summary"),
+        )
+        replace_partition(
+            conn,
+            cat.table("audit.warning_summary"),
+            part,
+            _rows(warnings, "audit.warning_summary"),
         )
 
 
