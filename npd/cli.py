@@ -145,12 +145,13 @@ def run(
 
 @app.command()
 def summary() -> None:
-    """Per feed and period: rows read, staged, quarantined, loaded, and link rates."""
+    """Per feed and period: rows read, staged, quarantined, warned and loaded, link rates,
+    and every file not used or rejected whole, with why."""
     from npd.config import Settings
-    from npd.summary import period_lines, render
+    from npd.summary import file_notes, period_lines, render
 
     settings = Settings.from_env()
-    render(period_lines(settings), settings)
+    render(period_lines(settings), settings, files=file_notes(settings))
 
 
 @app.command()
