@@ -125,9 +125,11 @@ def overview(view: DashboardView, links: Links, built: str) -> Page:
     )
     page.heading("Status by feed and period")
     page.note(
-        "pass: loaded, no expectation failed and no LA flagged. warning: loaded, but a warning "
-        "expectation failed or an LA's figures were flagged (see the issues below). blocked: "
-        "the latest run was blocked or failed; the warehouse keeps the period's previous load."
+        "pass: loaded, no expectation failed, no LA flagged and every file read. warning: "
+        "loaded, but a warning expectation failed, an LA's figures were flagged, or a file in "
+        "the landing folder was not used or was rejected whole (see the issues below). "
+        "blocked: the latest run was blocked or failed; the warehouse keeps the period's "
+        "previous load."
     )
     _status_table(page, view, feeds)
     _links_block(page, links)
@@ -193,6 +195,7 @@ def feed_page(view: DashboardView, feed: str, links: Links, built: str) -> Page:
         )
     page.table(["Period", "Status", "Why"], rows, cls="status-table")
     _links_block(page, links)
+    _files(page, view, feed, periods)
 
     national = view.national()
     national = national[national["feed"] == feed]
@@ -256,6 +259,7 @@ def feed_page(view: DashboardView, feed: str, links: Links, built: str) -> Page:
 
     _column_charts(page, view, feed, TOTAL, periods, "feed")
     _reasons(page, view, feed, TOTAL, periods)
+    _warnings(page, view, feed, periods)
     _expectations(page, view, feed)
     _history(page, view, feed)
     return page
@@ -366,6 +370,79 @@ def _reasons(page: Page, view: DashboardView, feed: str, la: str, periods: list[
         for reason in table.index
     ]
     page.table(["Table: reason", *table.columns], rows)
+
+
+def _files(
+    page: Page, view: DashboardView, feed: str, periods: list[str], la: str | None = None
+) -> None:
+    """The files of each period's landing folder that were not used or were rejected whole,
+    and why (of one LA's returns on its page): their rows are not in the load."""
+    files = view.data.files
+    mine = files[files["feed"] == feed] if not files.empty else files
+    if la is not None and not mine.empty:
+        mine = mine[mine["la"] == la]
+    page.heading("Files not used or rejected", level=3 if la else 2)
+    where = "this LA's returns" if la else "the landing folder"
+    if mine.empty:
+        page.note(f"Every file in {where} was read, in every period.")
+        return
+    order = {p: i for i, p in enumerate(periods)}
+    mine = mine.assign(order=mine["period"].map(order)).sort_values(
+        ["order", "source_file", "source_table"]
+    )
+    page.table(
+        ["Period", "File", "Table", "Status", "Why"],
+        [
+            [
+                r.period,
+                Cell(r.file, "file"),
+                r.source_table,
+                Cell(
+                    "not used" if r.status == "unused" else "rejected",
+                    f"file-status file-{anchor(r.status)}",
+                ),
+                r.detail,
+            ]
+            for r in mine.itertuples(index=False)
+        ],
+        cls="files-table",
+    )
+    page.note(
+        "Not used: in the landing folder but not read (no table of that name in the "
+        "specification, a duplicate delivery, not a regular file, empty). Rejected: refused "
+        "whole, its rows counted and quarantined (they are among the quarantined rows by "
+        "reason). Either way none of its rows are in the load: check with the sender. Files "
+        "are named by their path in the period's landing folder, "
+        "landing/<year>/<feed>/[<term>/]."
+    )
+
+
+def _warnings(page: Page, view: DashboardView, feed: str, periods: list[str]) -> None:
+    """Rows loaded with a warning, by kind and period (all LAs), as the quarantine reasons."""
+    warnings = view.warnings
+    mine = warnings[warnings["feed"] == feed] if not warnings.empty else warnings
+    page.heading("Rows loaded with a warning, by kind", level=3)
+    if mine.empty:
+        page.note("No staged row carried a warning.")
+        return
+    table = mine.pivot_table(
+        index="warning", columns="period", values="display", aggfunc="first"
+    ).reindex(columns=[p for p in periods if p in set(mine["period"])])
+    kinds = [k for k in table.index if k != TOTAL] + ([TOTAL] if TOTAL in table.index else [])
+    rows = [
+        [
+            "All warnings" if kind == TOTAL else kind,
+            *[Cell(v if isinstance(v, str) else "0", "num") for v in table.loc[kind]],
+        ]
+        for kind in kinds
+    ]
+    page.table(["Table: warning", *table.columns], rows)
+    page.note(
+        "Questionable but usable values (for example a failed check letter, a formula-like "
+        "name, padded values, an exact duplicate row): the rows were loaded, each warning "
+        "recorded per row. All warnings counts a row with two kinds twice. All LAs. "
+        + _suppression(view)
+    )
 
 
 def _expectations(page: Page, view: DashboardView, feed: str) -> None:
@@ -492,6 +569,7 @@ def la_page(view: DashboardView, feed: str, la: str, links: Links, built: str) -
         page.note(_suppression(view))
     _column_charts(page, view, feed, la, periods, "la")
     _reasons(page, view, feed, la, periods)
+    _files(page, view, feed, periods, la=la)
     return page
 
 

@@ -6,16 +6,19 @@ history, the latest state of every partition, and the expectations that failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
 from ingest.feeds import FEEDS
+from ingest.landing import period_dir
 from npd.config import Settings
 from npd.periods import TERMS, AcademicYear
-from npd.summary import PeriodLine, period_lines
+from npd.summary import FileNote, PeriodLine, file_notes, period_lines
 from warehouse.bulk import query_arrow
 from warehouse.engine import open_engine
 from warehouse_schema.catalogue import load_catalogue
@@ -55,6 +58,12 @@ class QualityData:
     quarantine_reason: pd.DataFrame
     expectation_summary: pd.DataFrame
     failed_expectations: pd.DataFrame  # audit.validation_result rows that failed, current runs
+    # Files of the latest stage not used or rejected whole (audit.file_account, npd.summary),
+    # and staged rows loaded with a warning by table and warning (audit.warning_summary).
+    files: pd.DataFrame = field(default_factory=lambda: files_frame([]))
+    warnings: pd.DataFrame = field(
+        default_factory=lambda: _with_period(WARNING_SCHEMA.empty_table().to_pandas())
+    )
 
     @property
     def current_runs(self) -> pd.DataFrame:
@@ -137,8 +146,74 @@ FAILED_SCHEMA = pa.schema(
 )
 
 
+WARNING_SQL = "SELECT feed, academic_year, term, warning, rows FROM audit.warning_summary"
+WARNING_SCHEMA = pa.schema(
+    [
+        ("feed", pa.string()),
+        ("academic_year", pa.string()),
+        ("term", pa.string()),
+        ("warning", pa.string()),
+        ("rows", pa.int64()),
+    ]
+)
+FILE_COLUMNS = [
+    "feed",
+    "academic_year",
+    "term",
+    "source_file",
+    "source_table",
+    "status",
+    "message",
+    "rows_read",
+    "la",
+    "why",
+    "detail",
+    "file",
+]
+# A return folder LA<nnn> anywhere in a landing path: the LA whose return held the file.
+_LA_FOLDER = re.compile(r"(?:^|/)LA(\d{3})(?:/|$)")
+
+
+def la_of_path(path: str) -> str | None:
+    """The LA key ('330') of a file in a return folder LA<nnn>, else None (a national file)."""
+    found = _LA_FOLDER.search(path)
+    return found.group(1) if found else None
+
+
+def period_folder(feed: str, year: str, term: str | None) -> str:
+    """The period's folder under the landing folder, e.g. '2024-25/school_census/autumn/'."""
+    return period_dir(Path(), feed, AcademicYear.parse(year), term).as_posix() + "/"
+
+
+def files_frame(notes: list[FileNote]) -> pd.DataFrame:
+    """File notes (npd.summary) as a frame with `la`, `period` and `period_order`; `file` is
+    the path within the period's landing folder and `why`/`detail` name files the same way
+    (a person reads them under the period's heading)."""
+    rows = []
+    for n in notes:
+        folder = period_folder(n.feed, n.academic_year, n.term)
+        rows.append(
+            [
+                n.feed,
+                n.academic_year,
+                n.term,
+                n.source_file,
+                n.table,
+                n.status,
+                n.message,
+                n.rows_read,
+                la_of_path(n.source_file),
+                n.why.replace(folder, ""),
+                n.detail.replace(folder, ""),
+                n.source_file.removeprefix(folder),
+            ]
+        )
+    return _with_period(pd.DataFrame(rows, columns=FILE_COLUMNS))
+
+
 def read_quality(settings: Settings) -> QualityData:
     lines = period_lines(settings)
+    notes = file_notes(settings)
     with open_engine(settings.warehouse_url) as engine, engine.connect() as conn:
         existing = _existing(conn)
         frames = {key: _table(conn, key, existing) for key in ("quality.metric_run", *CURRENT)}
@@ -146,6 +221,10 @@ def read_quality(settings: Settings) -> QualityData:
             failed = query_arrow(conn, FAILED_SQL, schema=FAILED_SCHEMA).to_pandas()
         else:
             failed = FAILED_SCHEMA.empty_table().to_pandas()
+        if "audit.warning_summary" in existing:
+            warnings = query_arrow(conn, WARNING_SQL, schema=WARNING_SCHEMA).to_pandas()
+        else:
+            warnings = WARNING_SCHEMA.empty_table().to_pandas()
     return QualityData(
         lines=lines,
         runs=frames["quality.metric_run"],
@@ -155,4 +234,6 @@ def read_quality(settings: Settings) -> QualityData:
         quarantine_reason=frames["quality.quarantine_reason"],
         expectation_summary=frames["quality.expectation_summary"],
         failed_expectations=_with_period(failed),
+        files=files_frame(notes),
+        warnings=_with_period(warnings),
     )

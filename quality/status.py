@@ -2,7 +2,9 @@
 
 blocked: the period's latest run was blocked or failed (audit.load_run), so the warehouse
 holds the previous load of the period, if any. warning: it loaded, but a warning
-expectation failed or an LA's figures were flagged (quality.flags). pass: neither.
+expectation failed, an LA's figures were flagged (quality.flags), or a file in the landing
+folder was not used or was rejected whole (audit.file_account: its rows are not in the
+load). pass: none of these. A blocked period lists such files after its root cause too.
 """
 
 from __future__ import annotations
@@ -50,8 +52,25 @@ def _warnings(failed: pd.DataFrame, feed: str, period: str) -> list[str]:
     ]
 
 
+FILES_LISTED = 3  # files named in a period's reasons; the feed page lists every one
+
+
+def _files(files: pd.DataFrame | None, feed: str, period: str) -> list[str]:
+    """One reason per file not used or rejected whole (the first few, then how many more)."""
+    if files is None or files.empty:
+        return []
+    mine = files[(files["feed"] == feed) & (files["period"] == period)]
+    reasons = [f"{r.file}: {r.why}" for r in mine.head(FILES_LISTED).itertuples()]
+    if len(mine) > FILES_LISTED:
+        reasons.append(f"and {len(mine) - FILES_LISTED:,} more files not used or rejected")
+    return reasons
+
+
 def period_statuses(
-    lines: list[PeriodLine], failed: pd.DataFrame, flags: pd.DataFrame
+    lines: list[PeriodLine],
+    failed: pd.DataFrame,
+    flags: pd.DataFrame,
+    files: pd.DataFrame | None = None,
 ) -> list[PeriodStatus]:
     """One status per partition that has run, in feed and period order."""
     out = []
@@ -61,6 +80,7 @@ def period_statuses(
             reasons = [line.message or line.status]
             if line.rows_loaded:
                 reasons.append(f"the warehouse keeps the previous load ({line.rows_loaded:,} rows)")
+            reasons += _files(files, line.feed, period)
             out.append(PeriodStatus(line.feed, line.academic_year, line.term, "blocked", reasons))
             continue
         if line.status != "loaded":
@@ -76,6 +96,7 @@ def period_statuses(
         )
         warnings = _warnings(failed, line.feed, period)
         reasons = warnings + list(mine["message"]) if not mine.empty else warnings
+        reasons = reasons + _files(files, line.feed, period)
         out.append(
             PeriodStatus(
                 line.feed,

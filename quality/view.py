@@ -38,6 +38,7 @@ class DashboardView:
     methods: pd.DataFrame  # feed, period, link method: published national records and share
     flags: pd.DataFrame
     statuses: list[PeriodStatus]
+    warnings: pd.DataFrame  # feed, warning (or Total), period: published rows loaded with it
 
     @classmethod
     def build(
@@ -56,7 +57,10 @@ class DashboardView:
                 frame["feed_label"] = frame["feed"].map(feed_label)
                 frame["la_title"] = frame["la"].map(la_title)
         flags = la_flags(la, columns, order, flag_policy)
-        statuses = period_statuses(data.lines, data.failed_expectations, flags)
+        statuses = period_statuses(data.lines, data.failed_expectations, flags, data.files)
+        warnings = _warnings(data, policy)
+        if not warnings.empty:
+            warnings["period_order"] = warnings["period"].map(order)
         return cls(
             data=data,
             policy=policy,
@@ -66,6 +70,7 @@ class DashboardView:
             methods=_methods(data, la, policy),
             flags=flags,
             statuses=statuses,
+            warnings=warnings,
         )
 
     # -- national trends ------------------------------------------------------------------
@@ -103,6 +108,8 @@ class DashboardView:
         return _in_feed_order(lowest, ["la", "period_order"])
 
     def la_rates(self, feed: str) -> pd.DataFrame:
+        if self.la.empty:  # nothing measured yet (e.g. only staging accounts recorded)
+            return self.la
         la = self.la[(self.la["feed"] == feed) & (self.la["la"] != TOTAL)].copy()
         la["link_label"] = la["link_rate"].map(cell_label)
         la["quarantine_label"] = la["quarantine_rate"].map(
@@ -166,3 +173,16 @@ def _methods(data: QualityData, la: pd.DataFrame, policy: DisclosurePolicy) -> p
     out = national.merge(records, on=["feed", "period"], how="left")
     out["share"] = rate(out["records"], out["all_records"] - out["records"], out["all_records"])
     return out[["feed", "period", "link_method", "share", "display"]].reset_index(drop=True)
+
+
+def _warnings(data: QualityData, policy: DisclosurePolicy) -> pd.DataFrame:
+    """Staged rows loaded with each kind of warning, per feed and period, protected as one
+    table over warning x period (with its margins: Total is every warning of the period, a
+    row with two warnings counting twice), as the quarantine reasons are."""
+    columns = ["feed", "warning", "period", "rows", "display"]
+    frame = data.warnings
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    table = protect_by(frame, "rows", ["warning", "period"], ["feed"], policy)
+    table = table[table["period"] != TOTAL]  # a sum over periods would count rows twice
+    return table[columns].reset_index(drop=True)
