@@ -12,6 +12,7 @@ from great_expectations.expectations.row_conditions import deserialize_row_condi
 
 from expectations.outcome import ExpectationRecord
 from expectations.privacy import columns_of, scrub_exception_info
+from expectations.suite_spec import DERIVED
 
 
 def scrub_exceptions(result: ExpectationSuiteValidationResult) -> bool:
@@ -53,7 +54,9 @@ def to_record(evr: ExpectationValidationResult) -> ExpectationRecord:
         element_count=element_count,
         unexpected_count=result.get("unexpected_count"),
         unexpected_percent=result.get("unexpected_percent"),
+        missing_count=result.get("missing_count"),
         mostly=kwargs.get("mostly"),
         row_condition=_condition_text(kwargs.get("row_condition")),
         error=errors[0] if errors else None,
+        derived=bool(meta.get(DERIVED)),
     )

@@ -2,6 +2,13 @@
 
 Kept free of GX imports (GX takes seconds to import) so a DAG or the CLI can list
 suites, their columns and parameters cheaply; gx_suite.py turns a spec into GX objects.
+
+Blocking policy (docs/validation-policy.md), enforced here for every suite: a critical
+expectation is either structural (`meta.structural: true`, or a table-level type: any
+failure blocks) or about rows, with its blocking threshold as GX's `mostly` (it blocks
+when more than 1 - mostly of the rows checked fail). The rows a critical rule fails below
+its threshold are still counted: the suite gets a warning on the same check without
+`mostly` (derived here, unless the JSON states its own warning for that check).
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
+from expectations.outcome import share_text
 from expectations.privacy import check_expectation, columns_of
 from expectations.references import ParamKind, resolve
 
 Severity = Literal["critical", "warning"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
 _META_KEYS = ("severity", "rule", "why")
+DERIVED = "derived"  # meta key of a warning derived from a critical rule's threshold
 
 
 class SuiteSpecError(ValueError):
@@ -42,6 +51,26 @@ class ExpectationSpec:
     @property
     def columns(self) -> list[str]:
         return columns_of(self.kwargs)
+
+    @property
+    def mostly(self) -> float | None:
+        """The share of rows checked that must pass; for a critical rule, its threshold."""
+        return self.kwargs.get("mostly")
+
+    @property
+    def structural(self) -> bool:
+        """A critical check that blocks on any failure (no threshold)."""
+        return self.severity == "critical" and self.mostly is None
+
+    @property
+    def derived(self) -> bool:
+        """A warning the loader added to count a critical rule's rows below its threshold."""
+        return bool(self.meta.get(DERIVED))
+
+    @property
+    def check(self) -> tuple[str, dict[str, Any]]:
+        """What is checked, whatever the tolerance: the type and kwargs without `mostly`."""
+        return self.type, {k: v for k, v in self.kwargs.items() if k != "mostly"}
 
 
 @dataclass(frozen=True)
@@ -128,20 +157,79 @@ def build_spec(raw: dict[str, Any]) -> SuiteSpec:
             raise SuiteSpecError(f"{where}: meta needs {missing}")
         if meta["severity"] not in SEVERITIES:
             raise SuiteSpecError(f"{where}: severity must be one of {SEVERITIES}")
+        if meta.get(DERIVED):
+            raise SuiteSpecError(f"{where}: meta.{DERIVED} is set by the loader, not in JSON")
         try:
             kwargs = resolve(item.get("kwargs", {}), params)
             check_expectation(item["type"], kwargs)
         except (KeyError, ValueError) as err:
             raise SuiteSpecError(f"{where}: {err}") from None
+        _check_blocking(where, item["type"], kwargs, meta)
         built.append(ExpectationSpec(type=item["type"], kwargs=kwargs, meta=dict(meta)))
     if not built:
         raise SuiteSpecError(f"suite {name!r} has no expectations")
     return SuiteSpec(
         name=name,
         description=raw.get("description", ""),
-        expectations=tuple(built),
+        expectations=tuple(_with_derived_warnings(built)),
         parameters=params,
     )
+
+
+def _check_blocking(where: str, type_: str, kwargs: dict[str, Any], meta: dict[str, Any]) -> None:
+    """A critical expectation says how it blocks: on any failure (structural) or on a share."""
+    mostly = kwargs.get("mostly")
+    if mostly is not None and not (
+        isinstance(mostly, (int, float)) and not isinstance(mostly, bool) and 0 < mostly <= 1
+    ):
+        raise SuiteSpecError(f"{where}: mostly must be a share between 0 and 1, not {mostly!r}")
+    structural = meta.get("structural")
+    if structural is not None and structural is not True:
+        raise SuiteSpecError(f"{where}: meta.structural is true or absent")
+    if meta["severity"] != "critical":
+        if structural:
+            raise SuiteSpecError(f"{where}: only a critical expectation can be structural")
+        return
+    if structural and mostly is not None:
+        raise SuiteSpecError(f"{where}: a structural expectation blocks on any failure: no mostly")
+    if mostly is not None and mostly >= 1:
+        raise SuiteSpecError(
+            f"{where}: mostly 1 blocks on any failing row: mark it meta.structural instead"
+        )
+    if mostly is None and not structural and not type_.startswith("expect_table_"):
+        raise SuiteSpecError(
+            f"{where}: a critical expectation about rows needs its blocking threshold (mostly), "
+            "or meta.structural: true if any failure must block"
+        )
+
+
+def _with_derived_warnings(built: list[ExpectationSpec]) -> list[ExpectationSpec]:
+    """Each critical rule with a threshold, followed by a warning counting every failing row
+    (the same check without mostly), unless the suite states a warning for that check."""
+    stated = {_key(e) for e in built if e.severity == "warning"}
+    out: list[ExpectationSpec] = []
+    for exp in built:
+        out.append(exp)
+        if exp.severity != "critical" or exp.mostly is None or _key(exp) in stated:
+            continue
+        type_, kwargs = exp.check
+        limit = share_text(1 - exp.mostly)
+        meta = {
+            "severity": "warning",
+            "rule": exp.rule,
+            "why": (
+                f"Every row failing this critical rule, counted: while no more than {limit} "
+                f"fail they load; more blocks the partition. {exp.meta['why']}"
+            ),
+            DERIVED: True,
+        }
+        out.append(ExpectationSpec(type=type_, kwargs=kwargs, meta=meta))
+    return out
+
+
+def _key(exp: ExpectationSpec) -> str:
+    type_, kwargs = exp.check
+    return json.dumps([type_, kwargs], sort_keys=True, default=str)
 
 
 def load_suite(name: str) -> SuiteSpec:

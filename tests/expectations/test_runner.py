@@ -120,21 +120,66 @@ def test_invalid_la_code_and_sex_block_but_null_la_code_does_not(gx_dir: Path) -
     assert {r.column for r in _census(df, gx_dir).critical_failures} == {"la_code", "sex"}
 
 
-def test_ks2_scores_out_of_range_block_and_outcome_mismatch_warns(gx_dir: Path) -> None:
+def test_ks2_scores_out_of_range_warn_up_to_the_threshold_and_block_above(gx_dir: Path) -> None:
     df = ks2_frame(100)
     df["read_score"] = df["read_score"].astype("Int64")
-    df.loc[df.index[0], "read_score"] = 130
+    df.loc[df.index[0], "read_score"] = 130  # 1% of rows: at the threshold, loaded and counted
     df.loc[df.index[1], ["mat_score", "mat_outcome"]] = [105, "NS"]
     df.loc[df.index[2], ["gps_score", "gps_outcome"]] = [None, "AS"]
     outcome = validate_records(df, "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS)
-    assert [(r.column, r.unexpected_count) for r in outcome.critical_failures] == [
-        ("read_score", 1)
-    ]
-    warned = {(r.column, r.row_condition, r.unexpected_count) for r in outcome.warnings_failed}
-    assert warned == {
-        ("mat_outcome", "mat_score >= 100", 1),
-        ("gps_outcome", "(gps_score < 100 OR gps_score IS NULL)", 1),
+    assert outcome.success, outcome.describe()
+    warned = {
+        (r.column, r.row_condition, r.unexpected_count, r.derived) for r in outcome.warnings_failed
     }
+    assert warned == {
+        ("read_score", None, 1, True),  # the critical rule's row, counted as a warning
+        ("mat_outcome", "mat_score >= 100", 1, False),
+        ("gps_outcome", "(gps_score < 100 OR gps_score IS NULL)", 1, False),
+    }
+    (held,) = [r for r in outcome.results if r.severity == "critical" and r.unexpected_count]
+    assert (held.column, held.success, held.unexpected_count, held.mostly) == (
+        "read_score",
+        True,
+        1,
+        0.99,
+    )
+
+    df.loc[df.index[3], "read_score"] = 70  # 2%: over the threshold
+    outcome = validate_records(df, "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS)
+    assert [(r.column, r.unexpected_count) for r in outcome.critical_failures] == [
+        ("read_score", 2)
+    ]
+    root = outcome.root_failure()
+    assert root is outcome.critical_failures[0]
+    assert root.headline() == (
+        "2.00% of rows checked fail [KS2 scaled score 80-120] on read_score (2 of 100; "
+        "blocks above 1%)"
+    )
+    df.loc[df.index[50:60], "read_score"] = None  # absent pupils have no score to check
+    outcome = validate_records(df, "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS)
+    assert outcome.root_failure().headline() == (
+        "2.22% of rows checked fail [KS2 scaled score 80-120] on read_score (2 of 90; "
+        "blocks above 1%)"
+    )
+    text = outcome.describe()
+    assert "blocks above 1% failing" in text
+    assert text.count("[KS2 scaled score 80-120]") == 1  # not said again by its warning
+
+
+def test_a_structural_failure_is_the_root_before_a_larger_share_of_row_failures(
+    gx_dir: Path,
+) -> None:
+    df = ks2_frame(100)
+    df["read_score"] = df["read_score"].astype("Int64")
+    df.loc[df.index[:30], "read_score"] = 200
+    df.loc[df.index[1], "record_key"] = df.loc[df.index[0], "record_key"]
+    outcome = validate_records(df, "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS)
+    assert {r.column for r in outcome.critical_failures} == {"record_key", "read_score"}
+    assert outcome.root_failure().headline() == (
+        "[record_key unique] failed on record_key: 2 of 100 rows"
+    )
+    empty = validate_records(df.iloc[:0], "ks2", gx_dir=gx_dir, run_name="t", params=KS2_PARAMS)
+    assert empty.root_failure().headline() == "[partition not empty] the partition has no records"
 
 
 def test_upn_usable_share_warns_below_97_percent(gx_dir: Path) -> None:

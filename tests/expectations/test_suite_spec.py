@@ -38,8 +38,8 @@ def _walk(value: Any, key: str | None = None):
 def _resolved_pairs(name: str, ref: str):
     """(argument, resolved value) for each kwarg written as {ref: argument} in the suite."""
     raw = load_suite_json(name)
-    spec = load_suite(name)
-    for item, built in zip(raw["expectations"], spec.expectations, strict=True):
+    written = [e for e in load_suite(name).expectations if not e.derived]
+    for item, built in zip(raw["expectations"], written, strict=True):
         for key, value in item["kwargs"].items():
             if isinstance(value, dict) and ref in value:
                 yield value[ref], built.kwargs[key]
@@ -78,6 +78,72 @@ def test_codelist_references_resolve_to_exactly_the_codes_yml_values(name: str) 
     assert pairs
     for list_name, resolved in pairs:
         assert resolved == codelist(list_name).values
+
+
+# Critical checks that block on any failure: the partition's own stamps and keys, and the
+# identity of a return (the LA a CIN or 903 return came from, an ILR provider). Anything
+# else critical is about rows and blocks only above its threshold (docs/validation-policy.md).
+STRUCTURAL_COLUMNS = {
+    "record_key",
+    "academic_year",
+    "census_term",
+    "acad_year",
+    "rule_header_collection_year",
+}
+RETURN_IDENTITY = {"cin_census": {"la_code"}, "ssda903": {"la_code"}, "ilr": {"ukprn"}}
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_every_critical_expectation_is_structural_or_has_a_threshold(name: str) -> None:
+    for exp in load_suite(name).expectations:
+        if exp.severity != "critical":
+            continue
+        if exp.structural:
+            unique = exp.type.endswith("_to_be_unique")
+            allowed = STRUCTURAL_COLUMNS | RETURN_IDENTITY.get(name, set())
+            assert exp.type.startswith("expect_table_") or unique or set(exp.columns) <= allowed, (
+                f"{name}: [{exp.rule}] is about rows: give it a threshold (mostly)"
+            )
+        else:
+            # 1% for a rule every return should meet, 5% for known-noisy items: no looser
+            assert exp.mostly in (0.99, 0.95), (name, exp.rule, exp.mostly)
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_rows_failing_a_critical_rule_below_its_threshold_are_counted_by_a_warning(
+    name: str,
+) -> None:
+    spec = load_suite(name)
+    warnings = [e for e in spec.expectations if e.severity == "warning"]
+    for exp in spec.expectations:
+        if exp.severity == "critical" and exp.mostly is not None:
+            twins = [w for w in warnings if w.check == exp.check]
+            assert len(twins) == 1, (name, exp.rule)
+            (twin,) = twins
+            assert twin.derived or twin.mostly is None or twin.mostly > exp.mostly
+            if twin.derived:
+                assert twin.rule == exp.rule and "mostly" not in twin.kwargs
+                assert spec.expectations.index(twin) == spec.expectations.index(exp) + 1
+
+
+def test_a_critical_rule_with_a_stated_warning_gets_no_derived_one() -> None:
+    check = {
+        "type": "expect_column_values_to_be_in_set",
+        "kwargs": {"column": "a", "value_set": [True]},
+    }
+    critical = {
+        **check,
+        "kwargs": {**check["kwargs"], "mostly": 0.95},
+        "meta": {"severity": "critical", "rule": "r", "why": "w"},
+    }
+    derived = build_spec(_doc(critical)).expectations
+    assert [(e.severity, e.derived, e.mostly) for e in derived] == [
+        ("critical", False, 0.95),
+        ("warning", True, None),
+    ]
+    assert "no more than 5% fail" in derived[1].meta["why"]
+    stated = build_spec(_doc(critical, {**check, "meta": META})).expectations
+    assert [(e.severity, e.derived) for e in stated] == [("critical", False), ("warning", False)]
 
 
 def test_sex_is_checked_against_the_harmonised_list() -> None:
@@ -203,6 +269,54 @@ META = {"severity": "warning", "rule": "r", "why": "w"}
                 "meta": META,
             },
             "identifying",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a"},
+                "meta": {**META, "severity": "critical"},
+            },
+            "needs its blocking threshold",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a", "mostly": 0.99},
+                "meta": {**META, "severity": "critical", "structural": True},
+            },
+            "structural expectation blocks on any failure",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a", "mostly": 1},
+                "meta": {**META, "severity": "critical"},
+            },
+            "mark it meta.structural",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a", "mostly": 99},
+                "meta": {**META, "severity": "critical"},
+            },
+            "share between 0 and 1",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a"},
+                "meta": {**META, "structural": True},
+            },
+            "only a critical expectation can be structural",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "a"},
+                "meta": {**META, "derived": True},
+            },
+            "set by the loader",
         ),
     ],
 )
