@@ -169,10 +169,90 @@ def _staged(settings: Settings, partition: Partition, report, run: RunState) -> 
     run.load_id = report.load_id
     audit.record_stage(settings, partition, report)
     if report.blocking:
-        raise PartitionBlocked(
-            f"{partition.label} blocked at staging: " + "; ".join(report.blocking)
-        )
+        causes = _unusable_required_files(report)
+        lines = [f"{partition.label} blocked at staging: {causes[0]}"]
+        lines += [f"  also: {c}" for c in causes[1:MAX_CAUSES]]
+        if len(causes) > MAX_CAUSES:
+            lines.append(f"  and {len(causes) - MAX_CAUSES} more file(s) (see the stage report)")
+        raise PartitionBlocked("\n".join(lines))
     run.message = f"{report.records} records staged, {report.rows_quarantined} rows quarantined"
+
+
+MAX_CAUSES = 10  # blocking messages name this many files, then count the rest
+MOST = 0.5  # a table that lost more than this share of its rows at staging is named as a cause
+NOTABLE = 0.01  # a primary table that lost this share is mentioned beside a blocking failure
+
+
+def _unusable_required_files(report) -> list[str]:
+    """Why staging blocked, rejected files first (a file that came but could not be used says
+    more than one that did not come): the messages staging wrote, which quote no values."""
+    rejected = {m for f in report.files if f.status == "rejected" for m in f.messages}
+    return sorted(report.blocking, key=lambda m: m not in rejected)
+
+
+def _quarantined_by(report, table: str) -> list[tuple[str, int]]:
+    """The table's quarantine reasons (values already withheld by staging), most rows first."""
+    prefix = f"{table}: "
+    found = [
+        (r[len(prefix) :], n) for r, n in report.quarantine_reasons.items() if r.startswith(prefix)
+    ]
+    return sorted(found, key=lambda item: (-item[1], item[0]))
+
+
+def _top_reason(report, table: str, every: bool) -> str:
+    reasons = _quarantined_by(report, table)
+    if not reasons:
+        return "no reason recorded"
+    reason, n = reasons[0]
+    text = f"{reason[:200]} ({n} rows)" if every else reason[:200]
+    if len(reasons) > 1:
+        text += f", and {len(reasons) - 1} other reason(s)"
+    return text
+
+
+def _staging_causes(report, primary: str) -> tuple[list[str], list[str]]:
+    """Root causes a validation failure may follow from, read from the stage report, most
+    telling first: required files not usable, then the feed's primary table with no rows
+    read, every row or most rows quarantined. And lines of context: a primary table that
+    lost a notable share, another table that lost every or most rows."""
+    causes = [f"at staging, {m}" for m in _unusable_required_files(report)]
+    context: list[str] = []
+    tables = [primary, *dict.fromkeys(f.table for f in report.files if f.status != "unused")]
+    for table in dict.fromkeys(tables):
+        t = report.table_totals(table)
+        read, quarantined = t["read"], t["quarantined"]
+        lost = quarantined / read if read else 0.0
+        if table == primary and read == 0:
+            if not report.blocking:  # else the unusable file said it already
+                why = next((m for f in report.files if f.table == table for m in f.messages), None)
+                causes.append(f"no {table} rows were read" + (f": {why}" if why else ""))
+        elif read and quarantined == read:
+            line = f"every {table} row was quarantined: {_top_reason(report, table, True)}"
+            (causes if table == primary else context).append(line)
+        elif lost > MOST or (table == primary and lost >= NOTABLE):
+            line = (
+                f"{100 * lost:.1f}% of {table} rows were quarantined: "
+                f"{_top_reason(report, table, False)} ({quarantined} of {read} rows)"
+            )
+            (causes if table == primary and lost > MOST else context).append(line)
+    return causes, context
+
+
+def _validation_blocked(partition: Partition, report, outcome) -> PartitionBlocked:
+    """The message names the root cause on its first line (from the stage report when staging
+    explains the failure, else the telling failed expectation), then the whole outcome."""
+    from ingest.feeds import get_feed
+
+    causes, context = _staging_causes(report, get_feed(partition.feed).primary_table)
+    root = outcome.root_failure()
+    if causes:
+        first, more = causes[0], causes[1:MAX_CAUSES]
+    else:
+        first, more = (root.headline() if root else "a critical expectation failed"), []
+    lines = [f"{partition.label} blocked by validation: {first}"]
+    lines += [f"  also: {c}" for c in more] + [f"  {c}" for c in context]
+    lines += outcome.describe().splitlines()
+    return PartitionBlocked("\n".join(lines))
 
 
 def _stage_summary(partition: Partition, report) -> dict[str, Any]:
@@ -228,7 +308,7 @@ def validate(partition: Partition, settings: Settings | None = None) -> dict[str
             json.dumps({**summary, "outcome": result}, indent=2, default=str)
         )
         if not outcome.success:
-            raise PartitionBlocked(f"{partition.label} blocked by validation: {outcome.describe()}")
+            raise _validation_blocked(partition, report, outcome)
         run.message = f"{summary['warnings']} warning(s)"
     return summary
 
