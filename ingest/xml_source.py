@@ -27,6 +27,10 @@ section says how the file is laid out::
       skip: [LearnerDestinationandProgression] # other repeating top-level elements: cleared, counted
       keep_before_fault: true       # truncated/malformed: stage the records before the fault
                                     # (default false: the file is refused whole)
+      period: {Year: "{end}", ReferenceDate: "{end}-03-31"}   # file-level (header) elements
+                                    # that state the return's period, and what the partition's
+                                    # year makes them ({start} {end} {start2} {end2} {slug}
+                                    # {label}); another value refuses the file, naming both years
       tables:                       # per-table layout; may instead sit in the table's own entry
         child:  {element: Children/Child}
         cin_details:
@@ -68,12 +72,15 @@ numbers, and a header's own Year or ReferenceDate).
   entity is expanded (libxml2's default limits stay on: text nodes up to 10,000,000
   characters, nesting up to 256 deep, entity amplification capped).
 - Refused before any record (InputError, no rows): not a regular file, empty, not XML, no
-  root element in its first 16 MB, wrong root element, wrong namespace.
+  root element in its first 16 MB, wrong root element, wrong namespace (naming the year
+  the namespace belongs to).
 - Refused whole (every row found is counted and quarantined, the reason in every table's
   account and in each row's quarantine reason, "file refused whole: ..."):
   a DOCTYPE (any: its entities are never expanded, so its values cannot be trusted);
   a parser safety limit reached (an entity expansion bomb, nesting over 256 deep, a text
   node over 10,000,000 characters, over 16 MB of XML without a record ending);
+  a header stating another period than the partition's (the spec's `xml.period`, e.g.
+  CIN Year and ReferenceDate, ILR Year), naming both years;
   an encoding that cannot be trusted (declared but unknown; more than 1,000 sequences not
   valid in a file that also holds valid text); truncated or malformed XML when the spec
   does not say `xml.keep_before_fault: true`.
@@ -204,6 +211,8 @@ class XmlLayout:
     rename: dict[str, str] = field(default_factory=dict)
     skip: tuple[str, ...] = ()
     keep_before_fault: bool = False  # a truncated file: stage the records before the fault?
+    period: dict[str, str] = field(default_factory=dict)  # header element -> value template
+    namespaces: dict[str, AcademicYear] = field(default_factory=dict)  # other years' namespaces
 
     def clark(self, local: str) -> str:
         return f"{{{self.namespace}}}{local}" if self.namespace else local
@@ -262,6 +271,8 @@ def xml_layout(spec: FeedSpec, year: AcademicYear | str) -> XmlLayout:
         rename={str(k): str(v) for k, v in (xml.get("rename") or {}).items()},
         skip=tuple(xml.get("skip") or ()),
         keep_before_fault=keep,
+        period=_period(spec.feed, xml.get("period"), tables, year),
+        namespaces=_other_namespaces(xml.get("namespace"), year),
     )
 
 
@@ -318,6 +329,18 @@ def _namespace(feed: str, spec_ns: Any, year: AcademicYear) -> str | None:
     return str(spec_ns).format(**_year_fields(year))
 
 
+def _other_namespaces(spec_ns: Any, year: AcademicYear) -> dict[str, AcademicYear]:
+    """Namespaces other years' returns carry, to name the year of a file that has one."""
+    if spec_ns is None:
+        return {}
+    if isinstance(spec_ns, dict):
+        found = {str(v): AcademicYear.parse(k) for k, v in spec_ns.items() if v}
+    else:
+        years = (AcademicYear(y) for y in range(year.start - 30, year.start + 31))
+        found = {str(spec_ns).format(**_year_fields(y)): y for y in years}
+    return {ns: y for ns, y in found.items() if y != year}
+
+
 def _year_fields(year: AcademicYear) -> dict[str, Any]:
     """What a spec's templates may name: {start} 2024, {end} 2025, {start2} 24, {end2} 25,
     {slug} 2024-25, {label} 2024/25."""
@@ -329,6 +352,38 @@ def _year_fields(year: AcademicYear) -> dict[str, Any]:
         "slug": year.slug,
         "label": year.label,
     }
+
+
+def _period(
+    feed: str, conf: Any, tables: dict[str, XmlTable], year: AcademicYear
+) -> dict[str, str]:
+    """xml.period: file-level (header) elements stating the return's period, and the
+    template of the value each year gives them (checked here for the partition's year)."""
+    if not conf:
+        return {}
+    if not isinstance(conf, dict):
+        raise SpecError(f"{feed}: xml.period must map header elements to templates")
+    header_sources = {s for t in tables.values() if not t.in_record for s in t.sources}
+    out = {}
+    for source, template in conf.items():
+        if source not in header_sources:
+            raise SpecError(
+                f"{feed}: xml.period names {source}, not a field of a table outside the record"
+            )
+        try:
+            str(template).format(**_year_fields(year))
+            out[str(source)] = str(template)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SpecError(f"{feed}: xml.period {source}: bad template ({exc})") from exc
+    return out
+
+
+def _stated_year(template: str, value: str, year: AcademicYear) -> AcademicYear | None:
+    """The year whose template gives this value (None if none within 50 years does)."""
+    for y in range(year.start - 50, year.start + 51):
+        if template.format(**_year_fields(AcademicYear(y))) == value:
+            return AcademicYear(y)
+    return None
 
 
 # -- opening and decoding -------------------------------------------------------------------
@@ -707,6 +762,8 @@ class XmlReader:
         self._record_rows: list[_Row] = []
         self._record_ordinal = 0
         self._record_values: dict[str, str] | None = None
+        self._period_open = bool(layout.period)
+        self._period = {s: t.format(**_year_fields(layout.year)) for s, t in layout.period.items()}
         self._skipped = 0
         self._compile()
 
@@ -891,11 +948,13 @@ class XmlReader:
             )
         found, expected = qname.namespace, self.layout.namespace
         if found != expected:
+            other = self.layout.namespaces.get(found or "")
+            whose = f" (the {other.label} schema's: a {other.label} return)" if other else ""
             raise InputError(
                 self.source,
                 f"root element <{self.layout.root}> has namespace {found or '(none)'!r}, "
                 f"expected {expected or '(none)'!r} for a {self.layout.year.label} "
-                f"{self.layout.feed} return",
+                f"{self.layout.feed} return{whose}",
             )
         self._check_doctype(root.getroottree().docinfo)
 
@@ -988,6 +1047,8 @@ class XmlReader:
         self._close_rows(self._record_rows)
         if not ordinal:
             self._file_rows.extend(self._record_rows)
+            if self._period_open:
+                self._check_period(self._record_rows)
 
     def _open_rows(self, node: _Node, el, parent: _Row | None, label: str) -> list[_Row]:
         if not node.tables:
@@ -1133,6 +1194,33 @@ class XmlReader:
                 f"not valid {enc.label}",
                 f"over {MANY_BAD_BYTES:,} byte sequences are not {enc.label} while the rest "
                 "of its text is: it mixes encodings beyond repair row by row",
+            )
+
+    def _check_period(self, rows: list[_Row]) -> None:
+        """A header stating another period than the partition's refuses the file."""
+        expected = self._period
+        found: dict[str, str] = {}
+        for row in rows:
+            for s, i in row.table.index.items():
+                v = row.values[i]
+                if s in expected and s not in found and v and v.strip():
+                    found[s] = v.strip()
+        if not found:
+            return
+        self._period_open = False
+        year = self.layout.year
+        wrong = []
+        for s, value in found.items():
+            if value == expected[s]:
+                continue
+            stated = _stated_year(self.layout.period[s], value, year)
+            whose = f"the {stated.label} return's" if stated else "no year's"
+            wrong.append(f"{s} {value[:20]!r} is {whose}")
+        if wrong:
+            want = ", ".join(f"{s} {v}" for s, v in expected.items())
+            self._refuse(
+                "it states another period",
+                f"{'; '.join(wrong)}; this is the {year.label} partition, which expects {want}",
             )
 
     def _carried(self, row: _Row, source: str, record: list[_Row] | None) -> str | None:
