@@ -34,6 +34,7 @@ _FALSE = ("false", "f", "0", "n", "no")
 EARLIEST_DATE = dt.date(1900, 1, 1)  # any date before it is impossible in these returns
 # NUL and other control bytes (not tab, LF or CR) have no place in any value.
 CONTROL_PATTERN = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+UPN_CHARACTERS = "[A-Z][0-9]{11}[0-9A-Z]"  # the shape; a first letter never used fails the check
 FORMULA_START = "^[=+\\-@]"
 
 
@@ -103,8 +104,11 @@ def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
         return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "code" and fld.codelist and fld.invalid == "quarantine":
         return raw, f"{raw} IS NOT NULL AND NOT {codelist(fld.codelist).sql_valid(raw)}"
-    if fld.type == "upn":
-        return raw, f"{quote_ident(fld.name + '_status')} = 'bad_format'"
+    if fld.type == "upn":  # malformed: not the UPN's length and characters (nor UN1-UN10)
+        return raw, (
+            f"{quote_ident(fld.name + '_status')} = 'bad_format' "
+            f"AND NOT regexp_full_match({raw}, '{UPN_CHARACTERS}')"
+        )
     if fld.type == "uln":
         return raw, f"{raw} IS NOT NULL AND NOT regexp_full_match({raw}, '[0-9]{{10}}')"
     return raw, None
@@ -122,7 +126,7 @@ def _problem(fld: FieldSpec) -> str:
     if fld.type == "bool":
         return "not a yes/no value"
     if fld.type == "upn":
-        return "malformed UPN (not 13 characters: a letter, 11 digits, a digit or letter)"
+        return "malformed UPN (not 13 characters: a letter, 11 digits, a digit or a letter)"
     if fld.type == "uln":
         return "malformed ULN (not 10 digits)"
     return "not a known code"
@@ -177,7 +181,13 @@ def _warnings(fld: FieldSpec, padded: str, raw: str) -> list[tuple[str, str]]:
         )
     if fld.type == "upn":
         status = quote_ident(fld.name + "_status")
-        found.append((f"{status} = 'bad_check'", "UPN check letter does not match"))
+        found.append(
+            (
+                f"({status} = 'bad_check' OR ({status} = 'bad_format' "
+                f"AND regexp_full_match({raw}, '{UPN_CHARACTERS}')))",
+                "UPN check letter does not match",
+            )
+        )
         found.append((f"{status} = 'bad_la'", "UPN characters 2-4 are not an LA code"))
     if fld.type == "uln":
         found.append(

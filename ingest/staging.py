@@ -509,15 +509,27 @@ class StagingSession:
             self.con.execute(
                 f"""
                 INSERT INTO row_warning
-                SELECT t._load_id, t._source_file, t._source_row, t._return,
-                       {sql_str(table.name)},
-                       {sql_str(sources + ": row repeated exactly at row(s) ")}
-                       || string_agg(d._source_row::VARCHAR, ', ' ORDER BY d._source_row)
-                FROM _later d JOIN {typed} t ON t._ord = d.first_ord
-                WHERE d.exact
-                GROUP BY ALL
+                SELECT _load_id, _source_file, _source_row, _return, {sql_str(table.name)},
+                       CASE WHEN exact THEN {sql_str(sources + ": row repeated exactly at row(s) ")}
+                            ELSE {sql_str(sources + ": repeated with different values at row(s) ")}
+                       END || rows_at
+                FROM (
+                    SELECT t._load_id, t._source_file, t._source_row, t._return, d.exact,
+                           string_agg(d._source_row::VARCHAR, ', ' ORDER BY d._source_row) AS rows_at
+                    FROM _later d JOIN {typed} t ON t._ord = d.first_ord
+                    GROUP BY ALL
+                )
                 """
             )
+            # Two pupils under one UPN (census error 1520): which one owns it cannot be
+            # known, so the staged first copy keeps its UPN but may not link by it.
+            for name in group:
+                if table.field(name).type == "upn":
+                    status = quote_ident(f"{name}_status")
+                    self.con.execute(
+                        f"UPDATE {typed} SET {status} = 'duplicate' WHERE _ord IN "
+                        "(SELECT first_ord FROM _later WHERE NOT exact)"
+                    )
 
 
 _ORDER_KEEPING = {"PROJECTION", "FILTER", "SEQ_SCAN", "TABLE_SCAN", "DUMMY_SCAN"}

@@ -29,6 +29,9 @@ class UpnStatus(StrEnum):
     BAD_FORMAT = "bad_format"  # 1540/1550: wrong length or characters
     BAD_LA = "bad_la"  # 1530: chars 2-4 not an LA or pseudo-LA code
     BAD_CHECK = "bad_check"  # 1510: wrong check letter
+    # 1520: another record of the same return carries it with other values (set at staging:
+    # the first copy is kept, the later ones quarantined, and none may link by it).
+    DUPLICATE = "duplicate"
 
     @property
     def usable(self) -> bool:

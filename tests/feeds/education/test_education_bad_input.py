@@ -82,17 +82,24 @@ def test_a_key_stage_file_without_its_dob_column_blocks_the_partition_naming_it(
     assert [r for r, _ in _quarantine(settings, partition)] == list(range(2, ROWS + 2))
 
 
-def test_a_file_of_another_year_in_this_years_folder_is_blocked_by_validation(
+def test_a_file_of_another_year_in_this_years_folder_is_refused_at_staging(
     education_run: EducationRun, settings: Settings
 ) -> None:
+    """Last year's KS1 file (ACADYR 2022/23) in the 2023/24 folder: refused whole, naming
+    both years, every row counted and quarantined."""
     path, lines = _key_stage_file(education_run, settings, "ks1")
     for row in range(1, ROWS + 1):
         _set(lines, row, "ACADYR", "2022/23")
     _write(path, lines)
     partition = Partition("ks1", YEAR)
-    steps.stage(partition, settings)
-    with pytest.raises(PartitionBlocked, match="file states the partition's year"):
-        steps.validate(partition, settings)
+    with pytest.raises(
+        PartitionBlocked, match=r"ACADYR says 2022/23, but the partition is 2023/24"
+    ):
+        steps.stage(partition, settings)
+    from ingest.stage import read_report
+
+    (account,) = read_report(settings, partition).files
+    assert (account.status, account.rows_read, account.rows_quarantined) == ("rejected", ROWS, ROWS)
 
 
 def test_a_year_whose_header_predates_a_rename_is_refused_for_the_missing_column(
