@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from ingest.accounting import StageReport
+from ingest.attempts import SHARDS, keep_loaded
 from ingest.errors import InputError
 from ingest.spec import load_spec
 from ingest.stage import (
@@ -37,8 +38,6 @@ from ingest.xml_source import uses_xml
 from npd.config import Settings
 from npd.duck import columns_of, local_duckdb, sql_str
 from npd.partition import Partition
-
-SHARDS = "shards"
 
 
 def plan(settings: Settings, partition: Partition, shards: int) -> list[list[str]]:
@@ -130,6 +129,7 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
         seconds=round(sum(r.seconds for r in reports) + time.perf_counter() - started, 3),
     )
     report.write(merging / REPORT)
+    keep_loaded(settings, partition)  # a failed attempt must not take the loaded copy
     for old in out.iterdir():  # what an earlier run left: staged files, later steps' reports
         if old.name != SHARDS:
             shutil.rmtree(old) if old.is_dir() else old.unlink()

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ingest.accounting import FileAccount, StageReport
+from ingest.attempts import keep_loaded
 from ingest.convert import RowChecks
 from ingest.errors import InputError
 from ingest.feeds import DeriveContext, get_feed
@@ -65,7 +66,9 @@ def stage(
     facts = sniff_files([f for r in returns for f in r.files])
     checksums = {source_name(p, settings.landing_dir): f.sha256 for p, f in facts.items()}
     load_id = load_id_of(partition, checksums)
-    out = out or partition.staging_dir(settings)
+    if out is None:
+        out = partition.staging_dir(settings)
+        keep_loaded(settings, partition)  # a failed attempt must not take the loaded copy
     if out.exists():
         shutil.rmtree(out)
     (out / "tables").mkdir(parents=True)

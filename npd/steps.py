@@ -70,6 +70,7 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
     try:
         yield state
     except PartitionBlocked as exc:
+        _restore_loaded(settings, partition, step)
         audit.record_run(
             settings,
             partition,
@@ -82,6 +83,7 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
         )
         raise
     except Exception as exc:
+        _restore_loaded(settings, partition, step)
         audit.record_run(
             settings,
             partition,
@@ -93,6 +95,10 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
             started_at=started,
         )
         raise
+    if step == "load":
+        from ingest.attempts import discard_loaded
+
+        discard_loaded(settings, partition)
     audit.record_run(
         settings,
         partition,
@@ -103,6 +109,21 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
         load_id=state.load_id,
         started_at=started,
     )
+
+
+def _restore_loaded(settings: Settings, partition: Partition, step: str) -> None:
+    """A failed or blocked attempt at a loaded partition: its staging and accounts describe
+    the loaded data again (ingest/attempts.py); the attempt is kept in staging-failed/."""
+    if step not in STEPS:
+        return
+    from ingest.attempts import restore_loaded
+    from ingest.stage import read_report
+
+    try:
+        if restore_loaded(settings, partition):
+            audit.record_stage(settings, partition, read_report(settings, partition))
+    except Exception as exc:  # never hide the attempt's own error behind this one
+        log.error("%s: the loaded copy was not restored: %s", partition.label, safe_message(exc))
 
 
 def _settings(settings: Settings | None) -> Settings:
