@@ -122,14 +122,16 @@ def stage(
         records=records,
         quarantine_reasons={r: n for r, n in reasons},
         warning_reasons=warnings,
-        blocking=[
-            m
-            for f in session.accounts
-            if f.status in ("rejected", "missing")
-            and f.table in spec.tables
-            and spec.tables[f.table].required
-            for m in f.messages
-        ],
+        blocking=list(  # once each: a refused XML file has an account per table it supplies
+            dict.fromkeys(
+                m
+                for f in session.accounts
+                if f.status in ("rejected", "missing")
+                and f.table in spec.tables
+                and spec.tables[f.table].required
+                for m in f.messages
+            )
+        ),
         inputs=checksums,
         seconds=round(time.perf_counter() - started, 3),
     )
