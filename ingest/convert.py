@@ -138,7 +138,10 @@ def _rules(
     """Row rules beyond typing: (failing condition, problem, quote the value?)."""
     rules: list[tuple[str, str, bool]] = []
     limit = fld.length_limit
-    if limit is not None:
+    listed = fld.type == "code" and (
+        fld.harmonise or (fld.codelist and fld.invalid == "quarantine")
+    )
+    if limit is not None and not listed:  # a code list already bounds a listed code
         rules.append(
             (f"length({raw}) > {limit}", f"longer than its maximum of {limit} characters", False)
         )
