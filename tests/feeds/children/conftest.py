@@ -8,6 +8,7 @@ census of both years through stage, validate, link and load.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,23 @@ def land(settings: Settings, feed: str, year: str, la: int, *files: Path) -> Pat
     for f in files:
         shutil.copy(f, folder / f.name)
     return folder
+
+
+def cin_stating(data: bytes, year: str) -> bytes:
+    """A copy of a CIN census return whose Header states the census of `year` (Year 2022 and
+    ReferenceDate 2022-03-31 for 2021/22), to read a published fixture that states another
+    period. Only the text of those two Header elements changes; every other byte is kept."""
+    end = AcademicYear.parse(year).start + 1
+    cut = data.index(b"</Header>")
+    header = data[:cut]
+    for element, value in (("Year", f"{end}"), ("ReferenceDate", f"{end}-03-31")):
+        header, n = re.subn(
+            rf"<{element}>[^<]*</{element}>".encode(),
+            f"<{element}>{value}</{element}>".encode(),
+            header,
+        )
+        assert n == 1, f"the Header holds {n} <{element}> element(s)"
+    return header + data[cut:]
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""The published SSDA903 and CIN census fixtures load unchanged, with their counts asserted."""
+"""The published SSDA903 and CIN census fixtures, read unchanged, with every row accounted for:
+what the new input contract (docs/bad-input.md) quarantines or refuses in them is asserted
+exactly, and the CIN layouts are read from copies whose Header states the partition's period."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -12,7 +15,8 @@ from ingest.stage import stage
 from npd import steps
 from npd.config import Settings
 from npd.partition import Partition
-from tests.feeds.children.conftest import land
+from tests.feeds.children.conftest import cin_stating, land
+from tests.feeds.xml_helpers import quarantine_rows
 
 # Rows per table, counted in the CSVs (header line excluded).
 SSDA903_ROWS = {
@@ -39,11 +43,20 @@ def _totals(report) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def test_the_ssda903_csv_return_loads_unchanged(settings: Settings, shared_fixtures: Path) -> None:
+def test_the_ssda903_csv_return_loads_unchanged_but_its_unknown_social_worker_reason(
+    settings: Settings, shared_fixtures: Path
+) -> None:
+    """Every row of the published return is staged, except its one sw_episodes row: SW_REASON
+    'SWLAZY' is not in the code list, so that row is quarantined naming the field."""
     land(settings, "ssda903", "2017/18", 202, *sorted((shared_fixtures / "ssda903").glob("*.csv")))
     partition = Partition.of("ssda903", "2017/18")  # episodes run to 31 March 2018
     report = stage(settings, partition)
-    assert _totals(report) == {t: (n, n, 0) for t, n in SSDA903_ROWS.items()}
+    expected = {t: (n, n, 0) for t, n in SSDA903_ROWS.items()}
+    expected["sw_episodes"] = (1, 0, 1)
+    assert _totals(report) == expected
+    (row,) = [r for r in quarantine_rows(settings, partition) if r[0] == "sw_episodes"]
+    assert row[:3] == ("sw_episodes", 2, "SW_REASON: not a known code (value SWLAZY)")
+    assert json.loads(row[3])["SW_REASON"] == "SWLAZY"  # the raw text is kept
     assert report.records == 2675  # one per child in the header; every episode's child has one
     assert report.blocking == []
     records = partition.staging_dir(settings) / "records.parquet"
@@ -73,59 +86,149 @@ def test_the_ssda903_fixture_goes_through_every_step(
     assert result.steps["link"]["by_method"]["upn"] < 200
 
 
-CIN_CASES = {
-    # file: (academic year, rows per table (read, staged, quarantined))
+# Where each published CIN fixture is placed: the partition whose schema it follows.
+# fake_CIN_data.xml (2022 schema, GenderCurrent) states Year 2022 but ReferenceDate
+# 2022-07-21; CIN_Census_2024.xml uses the 2024/25 <Sex> but states Year 2023
+# and ReferenceDate 2024-03-31. No partition expects those headers, so both are refused whole
+# where their schema puts them. CIN_Census_2021.xml states 2022/23 (Year 2023, 2023-03-31).
+CIN_YEARS = {
+    "fake_CIN_data.xml": "2021/22",
+    "CIN_Census_2021.xml": "2022/23",
+    "CIN_Census_2024.xml": "2024/25",
+}
+
+# The tables of a CIN return, and the rows of each (the Header, and every element of the
+# table) counted in the files; a table a file does not hold has no rows.
+CIN_TABLES = (
+    "header",
+    "child",
+    "disabilities",
+    "cin_details",
+    "assessments",
+    "assessment_factors",
+    "cin_plans",
+    "section47",
+    "cp_plans",
+    "cpp_reviews",
+)
+CIN_ROWS = {
+    "fake_CIN_data.xml": {"header": 1, "child": 332, "disabilities": 117, "cin_details": 402},
+    "CIN_Census_2021.xml": dict.fromkeys(CIN_TABLES, 1)
+    | {"disabilities": 2, "assessment_factors": 2},
+    "CIN_Census_2024.xml": dict.fromkeys(CIN_TABLES, 1)
+    | {"child": 2, "disabilities": 3, "cin_details": 2, "assessments": 2, "assessment_factors": 3},
+}
+
+# Why each whole file is refused as published: the Header's period against the partition's.
+CIN_REFUSED = {
     "fake_CIN_data.xml": (
-        "2021/22",
-        {
-            "header": (1, 1, 0),
-            "child": (332, 332, 0),
-            "disabilities": (117, 117, 0),
-            "cin_details": (402, 402, 0),
-        },
+        "it states another period (ReferenceDate '2022-07-21' is no year's; this is the "
+        "2021/22 partition, which expects Year 2022, ReferenceDate 2022-03-31)"
     ),
-    "CIN_Census_2021.xml": (
-        "2022/23",
-        {
-            "header": (1, 1, 0),
-            "child": (1, 1, 0),
-            "disabilities": (2, 2, 0),
-            "cin_details": (1, 1, 0),
-            "assessments": (1, 1, 0),
-            "assessment_factors": (2, 2, 0),
-            "cin_plans": (1, 1, 0),
-            "section47": (1, 1, 0),
-            "cp_plans": (1, 1, 0),
-            "cpp_reviews": (1, 1, 0),
-        },
-    ),
-    # The 2024/25 schema (Sex M/F/U): the first child's <Sex>1</Sex> is not a 2024/25 code,
-    # so that child and everything inside it are quarantined; the second child loads.
     "CIN_Census_2024.xml": (
-        "2024/25",
-        {
-            "header": (1, 1, 0),
-            "child": (2, 1, 1),
-            "disabilities": (3, 1, 2),
-            "cin_details": (2, 1, 1),
-            "assessments": (2, 1, 1),
-            "assessment_factors": (3, 0, 3),
-            "cin_plans": (1, 0, 1),
-            "section47": (1, 0, 1),
-            "cp_plans": (1, 0, 1),
-            "cpp_reviews": (1, 0, 1),
-        },
+        "it states another period (Year '2023' is the 2022/23 return's; ReferenceDate "
+        "'2024-03-31' is the 2023/24 return's; this is the 2024/25 partition, which expects "
+        "Year 2025, ReferenceDate 2025-03-31)"
     ),
 }
 
 
-@pytest.mark.parametrize("name", sorted(CIN_CASES))
-def test_the_cin_census_fixtures_load_unchanged(
+def _nested(table: str, element: str, parent: str) -> tuple[str, str]:
+    return (table, f"<{element}> inside <{parent}> 1, which was quarantined")
+
+
+# CIN_Census_2021.xml is read: its only child states ExpectedPersonBirthDate 1066-04-13, an
+# impossible date, so the child is quarantined and every row inside it goes with it.
+CIN_2021_QUARANTINE = {
+    ("child", "ExpectedPersonBirthDate: impossible date (before 1900) (value withheld)"): 1,
+    _nested("disabilities", "Disability", "Child"): 2,
+    _nested("cin_details", "CINdetails", "Child"): 1,
+    _nested("assessments", "Assessments", "CINdetails"): 1,
+    _nested("assessment_factors", "AssessmentFactors", "Assessments"): 2,
+    _nested("cin_plans", "CINPlanDates", "CINdetails"): 1,
+    _nested("section47", "Section47", "CINdetails"): 1,
+    _nested("cp_plans", "ChildProtectionPlans", "CINdetails"): 1,
+    _nested("cpp_reviews", "CPPreviewDate", "ChildProtectionPlans"): 1,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CIN_YEARS))
+def test_the_published_cin_census_fixtures_are_read_and_refused_or_quarantined_with_the_reason(
     settings: Settings, shared_fixtures: Path, name: str
 ) -> None:
-    year, expected = CIN_CASES[name]
+    """Each fixture, unchanged, in the partition its schema fits: every record is read and
+    counted; a file whose Header states another period is refused whole (every row
+    quarantined with the reason, the partition blocked at staging naming both years), and
+    CIN_Census_2021.xml's child with an impossible date is quarantined with all it holds."""
+    year = CIN_YEARS[name]
+    partition = Partition.of("cin_census", year)
     land(settings, "cin_census", year, 201, shared_fixtures / "cin_census" / name)
-    report = stage(settings, Partition.of("cin_census", year))
+    report = stage(settings, partition)
+    rows = {t: CIN_ROWS[name].get(t, 0) for t in CIN_TABLES}
+    reasons = Counter((r[0], r[2]) for r in quarantine_rows(settings, partition))
+    if name in CIN_REFUSED:
+        assert _totals(report) == {t: (n, 0, n) for t, n in rows.items()}
+        refused = f"file refused whole: {CIN_REFUSED[name]}"
+        assert reasons == Counter({(t, refused): n for t, n in rows.items() if n})
+        message = (
+            f"{partition.year.slug}/cin_census/LA201/{name}: refused whole: {CIN_REFUSED[name]}; "
+            f"{rows['child']} record(s) found, every row of the file quarantined"
+        )
+        assert report.blocking == [message]
+        accounts = [(f.table, f.status, f.messages) for f in report.files]
+        assert accounts == [(t, "rejected", [message]) for t in CIN_TABLES]
+    else:  # the Header is staged; everything else was in the one child
+        assert _totals(report) == {
+            t: (n, n, 0) if t == "header" else (n, 0, n) for t, n in rows.items()
+        }
+        assert reasons == Counter(CIN_2021_QUARANTINE)
+        assert report.blocking == []
+    assert report.records == 0  # no child is staged
+
+
+# The layouts, read from copies whose Header states the partition's period (only the Year
+# and ReferenceDate texts edited). CIN_Census_2021.xml's Header already states its
+# partition's period: it is read as published, above.
+CIN_LAYOUTS = {
+    # file: rows per table (read, staged, quarantined)
+    "fake_CIN_data.xml": {
+        "header": (1, 1, 0),
+        "child": (332, 332, 0),
+        "disabilities": (117, 117, 0),
+        "cin_details": (402, 402, 0),
+    },
+    # The 2024/25 schema (Sex M/F/U): the first child's <Sex>1</Sex> is not a 2024/25 code,
+    # so that child and everything inside it are quarantined; the second child loads.
+    "CIN_Census_2024.xml": {
+        "header": (1, 1, 0),
+        "child": (2, 1, 1),
+        "disabilities": (3, 1, 2),
+        "cin_details": (2, 1, 1),
+        "assessments": (2, 1, 1),
+        "assessment_factors": (3, 0, 3),
+        "cin_plans": (1, 0, 1),
+        "section47": (1, 0, 1),
+        "cp_plans": (1, 0, 1),
+        "cpp_reviews": (1, 0, 1),
+    },
+}
+
+
+def _land_stating_the_period(settings: Settings, shared_fixtures: Path, name: str) -> Partition:
+    """Land a copy of a published CIN fixture whose Header states its partition's period."""
+    year = CIN_YEARS[name]
+    data = cin_stating((shared_fixtures / "cin_census" / name).read_bytes(), year)
+    (land(settings, "cin_census", year, 201) / name).write_bytes(data)
+    return Partition.of("cin_census", year)
+
+
+@pytest.mark.parametrize("name", sorted(CIN_LAYOUTS))
+def test_the_cin_census_layouts_load_from_a_copy_stating_the_partitions_period(
+    settings: Settings, shared_fixtures: Path, name: str
+) -> None:
+    expected = CIN_LAYOUTS[name]
+    assert {t: v[0] for t, v in expected.items()} == CIN_ROWS[name]
+    report = stage(settings, _land_stating_the_period(settings, shared_fixtures, name))
     totals = _totals(report)
     assert {t: v for t, v in totals.items() if v != (0, 0, 0)} == expected
     assert report.records == expected["child"][1]
@@ -135,14 +238,7 @@ def test_the_cin_census_fixtures_load_unchanged(
 def test_a_quarantined_child_takes_its_nested_rows_with_it(
     settings: Settings, shared_fixtures: Path
 ) -> None:
-    land(
-        settings,
-        "cin_census",
-        "2024/25",
-        201,
-        shared_fixtures / "cin_census" / "CIN_Census_2024.xml",
-    )
-    partition = Partition.of("cin_census", "2024/25")
+    partition = _land_stating_the_period(settings, shared_fixtures, "CIN_Census_2024.xml")
     report = stage(settings, partition)
     assert report.quarantine_reasons["child: Sex: not a known code"] == 1
     assert (
@@ -167,10 +263,19 @@ def test_a_quarantined_child_takes_its_nested_rows_with_it(
 
 
 def test_the_cin_fixture_goes_through_every_step(settings: Settings, shared_fixtures: Path) -> None:
-    land(
-        settings, "cin_census", "2021/22", 201, shared_fixtures / "cin_census" / "fake_CIN_data.xml"
+    """As published, fake_CIN_data.xml blocks the run at staging (its ReferenceDate is no
+    year's); the same return stating the 2021/22 census loads, rerun in the same home."""
+    name = "fake_CIN_data.xml"
+    partition = Partition.of("cin_census", "2021/22")
+    land(settings, "cin_census", "2021/22", 201, shared_fixtures / "cin_census" / name)
+    result = steps.run_period(partition, settings)
+    assert result.status == "blocked"
+    assert result.message.splitlines()[0] == (
+        f"cin_census 2021/22 blocked at staging: 2021-22/cin_census/LA201/{name}: refused "
+        f"whole: {CIN_REFUSED[name]}; 332 record(s) found, every row of the file quarantined"
     )
-    result = steps.run_period(Partition.of("cin_census", "2021/22"), settings)
+    _land_stating_the_period(settings, shared_fixtures, name)
+    result = steps.run_period(partition, settings)
     assert result.status == "loaded", result.message
     assert result.steps["load"]["tables"] == {"research.cin_child": 332}
     # the header's LEA (975) is not LA201, where the return landed: a warning, not a block

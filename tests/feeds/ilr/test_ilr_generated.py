@@ -255,11 +255,6 @@ def test_no_learner_identifier_reaches_the_summary_or_reports(ilr_env: IlrRun) -
         ("bad_check", "ULN check digit, systemic", True),
         ("reversed_end", "LearnActEndDate_01, systemic", True),
         ("few_bad_checks", "ULN_04 ULN check digit", False),
-        (
-            "next_year_header",
-            "Header CollectionDetails: Collection ILR, Year of the partition",
-            True,
-        ),
     ],
 )
 def test_the_suite_flags_planted_defects(
@@ -284,12 +279,10 @@ def test_the_suite_flags_planted_defects(
         text = re.sub(r"<ULN>([1-8][0-9]{9})</ULN>", wrong_check, text)
     elif plant == "few_bad_checks":
         text = re.sub(r"<ULN>([1-8][0-9]{9})</ULN>", wrong_check, text, count=3)
-    elif plant == "reversed_end":
+    else:
         text = re.sub(
             r"<LearnStartDate>(\d{4})-", lambda m: f"<LearnStartDate>{int(m.group(1)) + 3}-", text
         )
-    else:
-        text = text.replace("<Year>2425</Year>", "<Year>2526</Year>")
     land_ilr(settings, year, path, text.encode("utf-8"))
     partition = Partition("ilr", year)
     steps.stage(partition, settings)
@@ -301,6 +294,56 @@ def test_the_suite_flags_planted_defects(
     assert summary["success"] and summary["warnings"] >= 1
     failed = json.loads((partition.staging_dir(settings) / "validation.json").read_text())
     assert rule in json.dumps(failed)
+
+
+def test_a_next_year_header_is_refused_at_staging_naming_both_years(
+    ilr_run: IlrRun, settings
+) -> None:
+    """A 2024/25 file whose Header states Year 2526 (next year's return in this year's
+    folder): refused whole at staging, every row counted and quarantined, and the partition
+    blocked with a first line naming the file, the year it states and the partition's."""
+    from ingest.errors import PartitionBlocked
+    from npd import steps
+    from tests.feeds.ilr.conftest import land_ilr
+
+    year = YEARS[-1]
+    path = max(ilr_run.files(year), key=lambda p: p.stat().st_size)
+    text = path.read_text(encoding="utf-8")
+    assert text.count("<Year>2425</Year>") == 1
+    land_ilr(settings, year, path, text.replace("<Year>2425</Year>", "<Year>2526</Year>").encode())
+    partition = Partition("ilr", year)
+    with pytest.raises(PartitionBlocked) as blocked:
+        steps.stage(partition, settings)
+    learners = text.count("<Learner>")
+    refusal = (
+        "refused whole: it states another period (Year '2526' is the 2025/26 return's; "
+        "this is the 2024/25 partition, which expects Year 2425)"
+    )
+    source = f"2024-25/ilr/{path.parent.name}/{path.name}"
+    assert str(blocked.value).splitlines()[0] == (
+        f"ilr 2024/25 blocked at staging: {source}: {refusal}; {learners} record(s) found, "
+        "every row of the file quarantined"
+    )
+    report = read_report(settings, partition)
+    assert [(f.table, f.status, f.rows_staged) for f in report.files] == [
+        ("header", "rejected", 0),
+        ("provider", "rejected", 0),
+        ("learner", "rejected", 0),
+        ("learning_delivery", "rejected", 0),
+    ]
+    read = {f.table: f.rows_read for f in report.files}
+    assert read == {
+        "header": 1,
+        "provider": 1,
+        "learner": learners,
+        "learning_delivery": text.count("<LearningDelivery>"),
+    }
+    assert all(f.rows_quarantined == f.rows_read for f in report.files)
+    assert report.records == 0
+    reasons = duckdb.sql(
+        f"SELECT DISTINCT reason FROM '{partition.staging_dir(settings)}/quarantine.parquet'"
+    ).fetchall()
+    assert reasons == [(f"file {refusal}",)]
 
 
 def _link_run_again(run: IlrRun, folder: Path, fallback) -> Callable[..., str]:
