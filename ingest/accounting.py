@@ -24,6 +24,13 @@ class FileAccount:
     status: str = "ok"  # one of STATUSES
     messages: list[str] = field(default_factory=list)
     rows_warned: int = 0  # staged rows carrying at least one warning (still loaded)
+    reason: str | None = None  # why the file was refused or is missing (the first such message)
+
+    def refuse(self, message: str, status: str = "rejected") -> None:
+        """Mark the file refused (or missing) for a reason, kept apart from mere notes."""
+        self.status = status
+        self.reason = self.reason or message
+        self.messages.append(message)
 
     @property
     def balanced(self) -> bool:

@@ -19,6 +19,8 @@ from npd.periods import AcademicYear
 
 FIELD_TYPES = ("string", "name", "upn", "uln", "code", "date", "int", "float", "bool", "postcode")
 IDENTIFYING_TYPES = ("name", "upn", "uln", "postcode")
+DEFAULT_QUARANTINE_LIMIT = 0.5  # of a required table's rows (docs/bad-input.md, "Blocking")
+QUARANTINE_LIMIT_MIN_ROWS = 20  # fewer quarantined rows than this never block on their share
 
 
 class SpecError(ValueError):
@@ -69,6 +71,15 @@ class TableSpec:
     # key fields by staged name); a row whose parent is not there is an orphan (quarantined).
     parent: tuple[str, tuple[str, ...]] | None = None
     states_year: str | None = None  # a field stating the file's academic year (checked)
+    # The share of a table's rows quarantined at staging above which the partition blocks: a
+    # handful of bad rows never blocks, a systemic fault does (required tables by default).
+    quarantine_limit: float | None = None
+
+    @property
+    def blocks_above(self) -> float | None:
+        if self.quarantine_limit is not None:
+            return self.quarantine_limit
+        return DEFAULT_QUARANTINE_LIMIT if self.required else None
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -155,6 +166,7 @@ def _table(name: str, raw: dict[str, Any]) -> TableSpec:
         element=raw.get("element"),
         parent=(parent["table"], tuple(parent["key"])) if parent else None,
         states_year=raw.get("states_year"),
+        quarantine_limit=raw.get("quarantine_limit"),
     )
 
 

@@ -32,7 +32,7 @@ from ingest.inventory import (
     take_inventory,
 )
 from ingest.sniff import FileFacts, sniff
-from ingest.spec import FeedSpec, load_spec
+from ingest.spec import QUARANTINE_LIMIT_MIN_ROWS, FeedSpec, load_spec
 from ingest.staging import StagingSession, staged_name
 from ingest.xml_source import stage_xml_returns
 from npd.config import Settings
@@ -113,6 +113,7 @@ def stage(
         ).fetchall()
         warnings = _write_warnings(con, session, out / WARNINGS)
 
+    shares = _quarantine_shares(spec, session.accounts, {r: n for r, n in reasons})
     report = StageReport(
         feed=partition.feed,
         academic_year=partition.year.label,
@@ -124,19 +125,44 @@ def stage(
         warning_reasons=warnings,
         blocking=list(  # once each: a refused XML file has an account per table it supplies
             dict.fromkeys(
-                m
+                f.reason or "; ".join(f.messages)
                 for f in session.accounts
                 if f.status in ("rejected", "missing")
                 and f.table in spec.tables
                 and spec.tables[f.table].required
-                for m in f.messages
             )
-        ),
+        )
+        + shares,
         inputs=checksums,
         seconds=round(time.perf_counter() - started, 3),
     )
     report.write(out / REPORT)
     return report
+
+
+def _quarantine_shares(
+    spec: FeedSpec, accounts: list[FileAccount], reasons: dict[str, int]
+) -> list[str]:
+    """Tables that lost more than their limit of rows to quarantine: a systemic fault (a
+    broken export, a mapping error), named with the reason most rows carry."""
+    found = []
+    for table in spec.tables.values():
+        limit = table.blocks_above
+        files = [a for a in accounts if a.table == table.name]
+        read = sum(a.rows_read for a in files)
+        lost = sum(a.rows_quarantined for a in files if a.status != "rejected")
+        if limit is None or not read or lost < QUARANTINE_LIMIT_MIN_ROWS or lost / read <= limit:
+            continue
+        top = max(
+            ((r, n) for r, n in reasons.items() if r.startswith(f"{table.name}: ")),
+            key=lambda item: item[1],
+            default=(f"{table.name}: no reason recorded", 0),
+        )
+        found.append(
+            f"{lost / read:.1%} of {table.name} rows were quarantined ({lost} of {read}; "
+            f"the limit is {limit:.0%}), most for {top[0][len(table.name) + 2 :]} ({top[1]} rows)"
+        )
+    return found
 
 
 def _write_warnings(con, session: StagingSession, path: Path) -> dict[str, int]:

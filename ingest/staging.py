@@ -95,7 +95,7 @@ class StagingSession:
         in a single pass. Bad rows are quarantined; a file that cannot be trusted is refused
         whole, its rows counted and quarantined (never read as fewer rows)."""
         self.ensure_table(table)
-        checks = checks or RowChecks()
+        checks = checks or self.checks
         accounts: list[FileAccount] = []
         by_header: dict[tuple[str, ...], list[CsvFile]] = {}
         control = False
@@ -165,8 +165,7 @@ class StagingSession:
     ) -> None:
         """Refuse a file whole without parsing it: every line after the header is counted as
         a row read and quarantined with the problem (raw text capped), in bounded memory."""
-        account.status = "rejected"
-        account.messages.append(f"{account.source_file}: {problem}")
+        account.refuse(f"{account.source_file}: {problem}")
         found = (facts or {}).get(path)
         encoding = "utf-8" if found is None or found.encoding in (None, "utf-8") else found.encoding
         why = problem
@@ -229,8 +228,7 @@ class StagingSession:
         """Refuse a file already staged (a problem seen only once its rows were read): its
         staged rows, in every table, move to quarantine with the reason."""
         for account in [a for a in self.accounts if a.source_file == source]:
-            account.status = "rejected"
-            account.messages.append(f"{source}: {reason}")
+            account.refuse(f"{source}: {reason}")
             if not account.rows_staged:
                 continue
             staged = staged_name(account.table)
@@ -281,10 +279,7 @@ class StagingSession:
         file_reason = f"required column(s) missing: {', '.join(missing)}" if missing else None
         for account in accounts:
             if file_reason:
-                account.status = "rejected"
-                account.messages.append(
-                    f"{account.source_file}: {file_reason}; every row quarantined"
-                )
+                account.refuse(f"{account.source_file}: {file_reason}; every row quarantined")
             if undeclared:
                 account.messages.append(
                     f"{account.source_file}: undeclared column(s) not staged: {', '.join(undeclared)}"
@@ -295,9 +290,9 @@ class StagingSession:
         """A return lacks a table: fatal for a required table, noted for an optional one."""
         self.ensure_table(table)
         if required:
-            account = FileAccount(source_file=source, table=table.name, status="missing")
-            account.messages.append(
-                f"{source}: required table {table.name} is missing from the return"
+            account = FileAccount(source_file=source, table=table.name)
+            account.refuse(
+                f"{source}: required table {table.name} is missing from the return", "missing"
             )
             self.accounts.append(account)
 

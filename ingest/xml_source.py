@@ -1559,8 +1559,7 @@ class _XmlStaging:
         except InputError as exc:
             self._discard(source)
             for account in accounts.values():
-                account.status = "rejected"
-                account.messages.append(str(exc))
+                account.refuse(str(exc))
             return
         for name in layout.tables:
             self.accounts[name][source] = accounts[name]
@@ -1584,8 +1583,7 @@ class _XmlStaging:
             listed = ", ".join(f"{k} ({v})" for k, v in sorted(reader.outside.items()))
             first.messages.append(f"{source}: element(s) outside every table not staged: {listed}")
         if reader.failure:
-            first.status = "rejected"
-            first.messages.append(f"{source}: {reader.failure}")
+            first.refuse(f"{source}: {reader.failure}")
 
     def _insert(self, reader: XmlReader, source: str, return_name: str) -> None:
         """The reader's batches into the raw tables, numbered on across files."""
@@ -1634,8 +1632,7 @@ class _XmlStaging:
             "every row of the file quarantined"
         )
         for account in accounts.values():
-            account.status = "rejected"
-            account.messages.append(message)
+            account.refuse(message)
         accounts[next(iter(self.layout.tables))].messages.extend(reader.notes)
 
     def _split(self, name: str) -> None:

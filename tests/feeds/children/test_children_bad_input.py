@@ -196,7 +196,9 @@ def test_a_required_ssda903_table_missing_blocks_and_says_which(
     (folder / "header.csv").unlink()
     report = stage(settings, Partition.of("ssda903", "2017/18"))
     assert report.blocking == [
-        "2017-18/ssda903/LA202/<header>: required table header is missing from the return"
+        "2017-18/ssda903/LA202/<header>: required table header is missing from the return",
+        "100.0% of episodes rows were quarantined (5050 of 5050; the limit is 5%), most for "
+        "CHILD: no header row staged with this value in the return (5050 rows)",
     ]
 
 
@@ -267,9 +269,16 @@ def test_many_children_with_no_header_row_block_the_partition(
     folder = _903(settings, shared_fixtures)
     _rewrite(folder / "header.csv", lambda r: int(r[0]) % 10 != 0)  # a tenth of the header lost
     partition = Partition.of("ssda903", "2017/18")
-    stage(settings, partition)
-    with pytest.raises(PartitionBlocked, match=r"903: CHILD in episodes must have a header row"):
-        steps.validate(partition, settings)
+    report = stage(settings, partition)
+    episodes = _account(report, "episodes")
+    lost = episodes.rows_quarantined
+    assert 0.05 < lost / episodes.rows_read < 0.5  # a systemic share, far from every row
+    assert report.blocking == [
+        f"{lost / 5050:.1%} of episodes rows were quarantined ({lost} of 5050; the limit is 5%), "
+        f"most for CHILD: no header row staged with this value in the return ({lost} rows)"
+    ]
+    with pytest.raises(PartitionBlocked, match=r"blocked at staging: .* of episodes rows were"):
+        steps.stage(partition, settings)
 
 
 def test_an_invalid_sex_code_is_quarantined_naming_the_field(

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ingest.stage import stage
@@ -46,14 +47,25 @@ def _totals(report) -> dict[str, tuple[int, int, int]]:
 def test_the_ssda903_csv_return_loads_unchanged_but_its_unknown_social_worker_reason(
     settings: Settings, shared_fixtures: Path
 ) -> None:
-    """Every row of the published return is staged, except its one sw_episodes row: SW_REASON
-    'SWLAZY' is not in the code list, so that row is quarantined naming the field."""
+    """Every row of the published return is staged, except its one sw_episodes row (SW_REASON
+    'SWLAZY' is not in the code list) and the reviews dated after the year's 31 March (the
+    fake return has reviews up to 2030), each quarantined naming the field."""
     land(settings, "ssda903", "2017/18", 202, *sorted((shared_fixtures / "ssda903").glob("*.csv")))
     partition = Partition.of("ssda903", "2017/18")  # episodes run to 31 March 2018
     report = stage(settings, partition)
     expected = {t: (n, n, 0) for t, n in SSDA903_ROWS.items()}
     expected["sw_episodes"] = (1, 0, 1)
+    reviews = pd.read_csv(shared_fixtures / "ssda903" / "reviews.csv", dtype=str)
+    future = int((pd.to_datetime(reviews.REVIEW, format="%d/%m/%Y") > "2018-03-31").sum())
+    assert future > 1000
+    expected["reviews"] = (SSDA903_ROWS["reviews"], SSDA903_ROWS["reviews"] - future, future)
     assert _totals(report) == expected
+    assert (
+        report.quarantine_reasons[
+            "reviews: REVIEW: in the future: after the end of the 2017/18 collection"
+        ]
+        == future
+    )
     (row,) = [r for r in quarantine_rows(settings, partition) if r[0] == "sw_episodes"]
     assert row[:3] == ("sw_episodes", 2, "SW_REASON: not a known code (value SWLAZY)")
     assert json.loads(row[3])["SW_REASON"] == "SWLAZY"  # the raw text is kept
