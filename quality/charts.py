@@ -161,7 +161,7 @@ def _heatmap(
     facet: str | None,
     panels: tuple[str, ...] | None,
     panel_columns: int,
-    tooltip: tuple[str, ...],
+    tooltip: tuple[tuple[str, str | None], ...],
     cell_width: int,
     scale: str,
 ) -> Spec:
@@ -170,7 +170,7 @@ def _heatmap(
     )
     y_enc = alt.Y(f"{y}:N", sort=list(y_sort) if y_sort else "ascending", title=None)
     tips = [alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{label}:N", title=title)]
-    tips += [alt.Tooltip(f"{c}:N") for c in tooltip]
+    tips += [alt.Tooltip(f"{c}:N", title=t) if t else alt.Tooltip(f"{c}:N") for c, t in tooltip]
     rect = (
         alt.Chart()
         .mark_rect(stroke="white", strokeWidth=1)
@@ -224,16 +224,18 @@ def heatmap(
     x_sort: list[str],
     y_sort: list[str] | None = None,
     facet: str | None = None,
-    tooltip: list[str] | None = None,
+    tooltip: list[str | tuple[str, str]] | None = None,
     cell_width: int = 34,
     scale: str = "rate",
     panel_columns: int = 1,
 ) -> Spec:
     """Rates in cells (by default red below 99%, green at 100%), each cell labelled; grey
     where suppressed (`c`) or not measured. With facet, one panel per value of that column
-    (in the frame's order), `panel_columns` to a row."""
-    extra = tuple(tooltip or ())
-    columns = list(dict.fromkeys([x, y, value, label, *extra, *([facet] if facet else [])]))
+    (in the frame's order), `panel_columns` to a row. Tooltip items: a column, or a column
+    and its title."""
+    extra = tuple((t, None) if isinstance(t, str) else (t[0], t[1]) for t in tooltip or ())
+    fields = [c for c, _ in extra]
+    columns = list(dict.fromkeys([x, y, value, label, *fields, *([facet] if facet else [])]))
     template = _heatmap(
         x,
         y,

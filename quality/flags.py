@@ -17,7 +17,7 @@ from quality.publish import la_title
 
 @dataclass(frozen=True)
 class FlagPolicy:
-    min_validity: float = 0.99  # share of present codes that are valid, per column
+    min_validity: float = 0.99  # share of codes returned that are valid, per column
     max_quarantine_rate: float = 0.01  # share of rows read that were quarantined
     min_link_rate: float = 0.97  # share of records given a person
     # A column that is normally complete (at least this share present last period) ...
@@ -31,6 +31,21 @@ FLAG_COLUMNS = ["feed", "la", "period", "kind", "column_name", "value", "thresho
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
+
+
+def _codes(value: float) -> str:
+    return "1 invalid code" if int(value) == 1 else f"{int(value):,} invalid codes"
+
+
+def _invalid(r) -> str:
+    """Where a column's invalid codes went: quarantined (those rows are not in the load) and
+    staged (loaded). Only published counts reach here: validity needs every part."""
+    said = []
+    if r.quarantined > 0:
+        said.append(f"{_codes(r.quarantined)}, their rows quarantined and not loaded")
+    if r.invalid > 0:
+        said.append(f"{_codes(r.invalid)} loaded")
+    return "; ".join(said)
 
 
 def _flags(frame: pd.DataFrame, kind: str, value: str, threshold: float, text) -> pd.DataFrame:
@@ -63,7 +78,7 @@ def la_flags(
                 lambda r: (
                     f"{la_title(r.la)}: {r.source_table}.{r.column_name} "
                     f"{_pct(r.validity)} valid {r.codelist} codes (expected at least "
-                    f"{_pct(policy.min_validity)})"
+                    f"{_pct(policy.min_validity)}): {_invalid(r)}"
                 ),
             )
         )

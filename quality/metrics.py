@@ -5,19 +5,31 @@ table gives the row counts, every staged table's fields give completeness, and a
 code list (FieldSpec.codelist, resolved through npd.codes) gives code validity. So a new
 feed is measured as soon as it stages, with no change here. All work runs in DuckDB over
 the Parquet files (one aggregate per table); only aggregates come back.
+
+A value not in its field's code list quarantines the row at staging, so invalid codes are
+mostly not in the staged tables at all: they are counted from the quarantine reasons, which
+quality.quarantine_reason keeps per LA, table and reason. A row counts under its first
+reason (worded as the stage report and audit.quarantine_summary word it) and under every
+further code of it not in its list, so the rows under "<field>: not a known code" are every
+row quarantined for that field's code. code_columns() maps those reasons to the staged
+column they are about; the dashboard shows them beside the invalid codes that were staged
+(fields whose list is knowingly incomplete, `invalid: keep`). That table is the one source
+of the count: nothing else recounts it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from ingest.derive_common import la_from_return
 from ingest.feeds import get_feed
-from ingest.spec import TableSpec, load_spec
+from ingest.spec import FeedSpec, FieldSpec, SpecError, TableSpec, load_spec
 from linkage.master_index import LINKED
 from npd.codes import codelist
 from npd.config import Settings
@@ -26,9 +38,74 @@ from npd.partition import Partition
 
 QUARANTINE = "quarantine.parquet"
 RECORDS = "records.parquet"
-# The phrase ingest/staging.py (_flag_duplicates) gives rows quarantined because a key the
-# spec declares unique repeats within a return (census error 1520).
-DUPLICATE_REASON = "duplicate within the return"
+# The words ingest/staging.py (_flag_duplicates) gives the later copies of a key the spec
+# declares unique within a file (census error 1520), quarantined: "<key>: duplicate within
+# the file of row <n> with different values ..." or "<key>: exact duplicate of row <n> ...".
+# Matched at the start of the reason, before any parenthesis (so never in a quoted value).
+DUPLICATE_REASON = "^[^;(]*: (duplicate within the file|exact duplicate) of row [0-9]+"
+# A row number in a reason: dropped, so the rows of one kind count under one reason.
+ROW_NUMBER = " of row [0-9]+"
+# The problem ingest/convert.py (_problem) names for a value not in its field's code list
+# (or mapping); the reason names the field as it arrives: "<source>: not a known code (value
+# ...)", several reasons of a row joined by "; ".
+CODE_PROBLEM = "not a known code"
+
+
+def code_reason(fld: FieldSpec) -> str:
+    """The quarantine reason (values withheld) of a row whose value of fld is not a known code."""
+    return f"{fld.source}: {CODE_PROBLEM}"
+
+
+def _code_fields(table: TableSpec) -> list[FieldSpec]:
+    """Fields whose value staging checks against a code list or a mapping."""
+    return [f for f in table.fields if f.type == "code" and (f.codelist or f.harmonise)]
+
+
+@cache
+def _spec(feed: str, year: str) -> FeedSpec | None:
+    try:
+        return load_spec(feed).for_year(year)
+    except SpecError:
+        return None
+
+
+@cache
+def _coded_by_reason(feed: str, year: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(table, reason) -> (staged column, code list) for the fields with a code list in the
+    feed's spec for the year: the columns quality.column_quality measures as coded."""
+    spec = _spec(feed, year)
+    if spec is None:
+        return {}
+    return {
+        (name, code_reason(f)): (f.name, f.codelist)
+        for name, table in spec.tables.items()
+        for f in table.fields
+        if f.codelist
+    }
+
+
+def code_columns(reasons: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a quarantine_reason frame that count a code not in a column's code list,
+    with the staged `column_name` and `codelist` that column_quality uses (mapped through
+    the feed's spec for the row's year: the reason names the field as it arrives)."""
+    columns = [*reasons.columns, "column_name", "codelist"]
+    if reasons.empty:
+        return pd.DataFrame(columns=columns)
+    found = [
+        _coded_by_reason(feed, year).get((table, reason))
+        for feed, year, table, reason in zip(
+            reasons["feed"],
+            reasons["academic_year"],
+            reasons["source_table"],
+            reasons["reason"],
+            strict=True,
+        )
+    ]
+    mask = [f is not None for f in found]
+    out = reasons[mask].copy()
+    out["column_name"] = [f[0] for f in found if f is not None]
+    out["codelist"] = [f[1] for f in found if f is not None]
+    return out[columns]
 
 
 @dataclass(frozen=True)
@@ -86,7 +163,7 @@ def _la_summary(con: duckdb.DuckDBPyConnection, primary: str, head: str) -> pa.T
         WITH staged AS (SELECT la, count(*) AS n FROM primary_rows GROUP BY la),
         quarantined AS (
             SELECT la, count(*) AS n,
-                   count(*) FILTER (WHERE reason LIKE {sql_str("%" + DUPLICATE_REASON + "%")}) AS dup
+                   count(*) FILTER (WHERE regexp_matches(reason, {sql_str(DUPLICATE_REASON)})) AS dup
             FROM quarantine WHERE source_table = {sql_str(primary)} GROUP BY la
         ),
         recs AS (SELECT la, count(*) AS n FROM records GROUP BY la),
@@ -113,6 +190,37 @@ def _la_summary(con: duckdb.DuckDBPyConnection, primary: str, head: str) -> pa.T
         LEFT JOIN recs r ON r.la IS NOT DISTINCT FROM l.la
         LEFT JOIN links k ON k.la IS NOT DISTINCT FROM l.la
         ORDER BY l.la NULLS LAST
+        """
+    ).to_arrow_table()
+
+
+def _reasons(con: duckdb.DuckDBPyConnection, spec: FeedSpec, head: str) -> pa.Table:
+    """Quarantined rows per LA, table and reason, values withheld. A row counts under its
+    first reason, cut before its first parenthesis as staging's report words it (less any
+    row number: "exact duplicate of row 12" is an "exact duplicate"), and under every
+    further "<field>: not a known code" of its table (words we write, matched in full after
+    a "; ", so no text of a value is ever taken into a reason)."""
+    codes = [(name, code_reason(f)) for name, t in spec.tables.items() for f in _code_fields(t)]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE code_reasons AS "
+        "SELECT unnest(?::VARCHAR[]) AS source_table, unnest(?::VARCHAR[]) AS reason",
+        [[t for t, _ in codes], [r for _, r in codes]],
+    )
+    return con.sql(
+        f"""
+        WITH q AS (SELECT row_number() OVER () AS n, la, source_table, reason FROM quarantine),
+        parts AS (
+            SELECT n, la, source_table,
+                   regexp_replace(regexp_replace(reason, ' \\(.*', ''), {sql_str(ROW_NUMBER)}, '', 'g')
+                     AS reason
+            FROM q
+            UNION
+            SELECT q.n, q.la, q.source_table, c.reason
+            FROM q JOIN code_reasons c
+              ON c.source_table = q.source_table AND contains(q.reason, '; ' || c.reason)
+        )
+        SELECT {head}, la AS la_code, source_table, reason, count(*) AS rows
+        FROM parts GROUP BY ALL ORDER BY la NULLS LAST, source_table, reason
         """
     ).to_arrow_table()
 
@@ -179,11 +287,7 @@ def measure_staged(settings: Settings, partition: Partition, load_id: str, run_i
             "NULL::BIGINT AS person_id",
         )
         summary = _la_summary(con, primary, head)
-        reasons = con.sql(
-            f"SELECT {head}, la AS la_code, source_table, "
-            f"regexp_replace(reason, ' \\(.*', '') AS reason, count(*) AS rows "
-            "FROM quarantine GROUP BY ALL ORDER BY la NULLS LAST, source_table, reason"
-        ).to_arrow_table()
+        reasons = _reasons(con, spec, head)
         links = con.sql(
             f"SELECT {head}, la AS la_code, link_method, count(*) AS records, "
             "count(*) FILTER (WHERE new_person) AS new_persons "

@@ -10,11 +10,15 @@ import pandas as pd
 from governance.disclosure import TOTAL
 from quality import charts
 from quality.html import Cell, Page, Raw, anchor, esc, link
-from quality.publish import NOT_KNOWN, la_title
+from quality.publish import NOT_KNOWN, count_or_c, la_title
 from quality.read import feed_label
 from quality.status import PeriodStatus
-from quality.view import DashboardView, cell_label, pct_or_c
+from quality.view import INVALID_TIPS, DashboardView, cell_label, pct_or_c, with_invalid_displays
 
+VALIDITY_NOTE = (
+    "Valid codes: the share of the codes returned that are in the field's code list, "
+    "counting the rows quarantined because their code was not (those rows are not loaded)."
+)
 SUPPRESSION_NOTE = (
     "c: suppressed. Counts of children by local authority below {threshold} are hidden, and "
     "further figures are hidden where a hidden count could otherwise be worked out from "
@@ -160,13 +164,16 @@ def overview(view: DashboardView, links: Links, built: str) -> Page:
                 title="Lowest % of valid codes in any coded field",
                 x_sort=periods,
                 facet="feed_label",
-                tooltip=["column"],
+                tooltip=["column", *INVALID_TIPS],
                 panel_columns=3,
             ),
         )
         page.note(
             "Each cell: the lowest share of valid codes among the feed's coded fields for that "
-            "LA and period (hover for the field). " + _suppression(view)
+            "LA and period (hover for the field and its invalid codes). "
+            + VALIDITY_NOTE
+            + " "
+            + _suppression(view)
         )
     return page
 
@@ -221,7 +228,7 @@ def feed_page(view: DashboardView, feed: str, links: Links, built: str) -> Page:
                     title="Lowest % of valid codes",
                     x_sort=periods,
                     y_sort=la_sort,
-                    tooltip=["column"],
+                    tooltip=["column", *INVALID_TIPS],
                 ),
             )
         page.chart(
@@ -329,7 +336,7 @@ def _column_charts(
             scale="share",
         ),
     )
-    coded = cols[cols["codelist"].notna()]
+    coded = with_invalid_displays(cols[cols["codelist"].notna()])
     if not coded.empty:
         page.chart(
             f"{prefix}-validity-by-column",
@@ -339,17 +346,62 @@ def _column_charts(
                 y="column_name",
                 value="validity",
                 label="validity_label",
-                title="% of present values that are valid codes",
+                title="% of codes returned that are valid",
                 x_sort=periods,
                 facet="source_table",
-                tooltip=["codelist"],
+                tooltip=["codelist", *INVALID_TIPS],
                 cell_width=30,
             ),
         )
     page.note(
         "Completeness is the share of staged rows with a value; many fields are optional, so "
-        "compare a column with its own history. Code lists come from the feed specification "
-        "and npd/codelists. " + _suppression(view)
+        "compare a column with its own history. " + VALIDITY_NOTE + " Code lists come from "
+        "the feed specification and npd/codelists. " + _suppression(view)
+    )
+    _invalid_codes(page, coded, periods)
+
+
+def _invalid_codes(page: Page, coded: pd.DataFrame, periods: list[str]) -> None:
+    """Per coded column and period, the invalid codes behind the rate: quarantined (their
+    rows are not in the load) and loaded. Columns with none anywhere are left out."""
+    # A hidden quarantined count is a reason cell, so some rows; a hidden staged count may be
+    # none (hidden only so that another cannot be worked out) and says nothing here.
+    some = coded["quarantined"].isna() | (coded["quarantined"].fillna(0) > 0)
+    some |= coded["invalid"].fillna(0) > 0
+    page.heading("Invalid codes", level=3)
+    if not some.any():
+        page.note("No invalid code published in any coded column, in any period.")
+        return
+    order = {p: i for i, p in enumerate(periods)}
+    shown = coded[some].assign(order=coded["period"].map(order))
+    shown = shown.sort_values(["source_table", "column_name", "order"])
+    page.table(
+        [
+            "Column",
+            "Period",
+            "Code list",
+            "Invalid: rows quarantined (not loaded)",
+            "Invalid: loaded",
+            "Valid codes",
+        ],
+        [
+            [
+                f"{r.source_table}.{r.column_name}",
+                r.period,
+                r.codelist,
+                Cell(count_or_c(r.quarantined), "num"),
+                Cell(count_or_c(r.invalid), "num"),
+                Cell(pct_or_c(r.validity), "num"),
+            ]
+            for r in shown.itertuples(index=False)
+        ],
+    )
+    page.note(
+        "Rows quarantined: rows staging set aside because their code was not in the field's "
+        "list, so those records are missing from the load (rows of other tables that belong "
+        'to them are quarantined too, as orphans); they are the rows under "<field>: not a '
+        'known code" in the quarantined rows by reason. Loaded: codes staged although not '
+        "in the list (fields whose list is knowingly incomplete)."
     )
 
 
@@ -370,6 +422,11 @@ def _reasons(page: Page, view: DashboardView, feed: str, la: str, periods: list[
         for reason in table.index
     ]
     page.table(["Table: reason", *table.columns], rows)
+    page.note(
+        "Rows staging could not load, values withheld. A row counts under its first reason "
+        "and under each further code of it not in its list, so every invalid code of a field "
+        'is under "<field>: not a known code". ' + _suppression(view)
+    )
 
 
 def _files(

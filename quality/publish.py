@@ -7,7 +7,14 @@ governance.disclosure.protect, one table per measure over LA x period with its m
 and cannot be worked back from a total. A rate splits a denominator into two parts
 (e.g. records into linked and unlinked), and a published rate gives both parts back, so
 a rate is shown only where the denominator and both parts are published. Column
-figures are shown only as such rates.
+figures are shown only as such rates, and the counts of invalid codes behind them.
+
+A column's invalid codes are of two kinds: staged (loaded) ones, of fields whose code list
+is knowingly incomplete, and the rows staging quarantined because the code was not in its
+list (counted in quality.quarantine_reason as "<field>: not a known code"). Both are parts
+of the column's split, protected once; the quarantined-rows-by-reason table shows those
+reasons' cells as the split published them, so the figure by column and the figure by
+reason are one number under one protection (the other reasons form a table of their own).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import pandas as pd
 
 from governance.disclosure import TOTAL, DisclosurePolicy, protect
 from npd.codes import la_names
+from quality.metrics import code_columns
 
 NOT_KNOWN = "Not known"
 KEYS = ["feed", "la", "period"]
+COLUMN_KEYS = ["feed", "source_table", "column_name", "la", "period"]
 
 
 def la_key(codes: pd.Series) -> pd.Series:
@@ -132,8 +141,9 @@ def publish_la(
     else:
         split = _split(by_method, ["linked", "unlinked"], "linked_records", ["feed"], policy)
         la = la.merge(split, on=KEYS, how="left")
-    # Quarantined rows shown come from the reason table's margin, so the figures by reason
-    # and by LA agree; the rate needs the read split published too.
+    # The quarantine rate is shown only where the LA's margin of the reasons table (the
+    # reasons protected together: all but a coded column's "not a known code") is published
+    # too, so the figures by reason and by LA are hidden together.
     if reasons.empty:
         by_reason = pd.DataFrame(columns=[*KEYS, "reason", "rows", "suppressed", "display"])
         la = la.assign(quarantined=0, quarantined_display="0")
@@ -157,34 +167,119 @@ def publish_la(
     return la.reset_index(drop=True), by_reason.reset_index(drop=True)
 
 
-def publish_columns(columns: pd.DataFrame, policy: DisclosurePolicy) -> pd.DataFrame:
+def _code_cells(split: pd.DataFrame, quarantined: pd.DataFrame) -> pd.DataFrame:
+    """The rows quarantined for a column's code, as its split published them, in the shape
+    of the reasons table ("<table>: <field>: not a known code"). Cells published as 0 are
+    left out (the table shows 0 where it has no cell); hidden ones stay, whatever lies
+    behind them."""
+    columns = [*KEYS, "reason", "rows", "suppressed", "display"]
+    if split.empty or quarantined.empty:
+        return pd.DataFrame(columns=columns)
+    named = quarantined.assign(reason=quarantined["source_table"] + ": " + quarantined["reason"])
+    groups = ["feed", "source_table", "column_name"]
+    in_period = named.drop_duplicates([*groups, "period"]).set_index([*groups, "period"])["reason"]
+    any_period = named.drop_duplicates(groups).set_index(groups)["reason"]
+    cells = split[split["quarantined"].isna() | (split["quarantined"] > 0)].copy()
+    found = [
+        in_period.get((f, t, c, p), any_period.get((f, t, c)))
+        for f, t, c, p in zip(
+            cells["feed"],
+            cells["source_table"],
+            cells["column_name"],
+            cells["period"],
+            strict=True,
+        )
+    ]
+    cells["reason"] = found
+    cells = cells[cells["reason"].notna()]
+    shown = cells["quarantined"].astype("Float64")
+    cells["rows"] = shown.astype("Int64")
+    cells["suppressed"] = None
+    cells["display"] = shown.map(count_or_c)
+    return cells[columns].reset_index(drop=True)
+
+
+def count_or_c(value: float) -> str:
+    """A published count with thousands separators, or `c` where suppressed."""
+    return "c" if pd.isna(value) else f"{int(value):,}"
+
+
+def publish_columns(
+    columns: pd.DataFrame, quarantined: pd.DataFrame, policy: DisclosurePolicy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per feed, table, column, LA (and Total) and period: completeness (values present of
-    rows) and, for coded fields, validity (valid of present), where publishable. Each
-    column's rows split into missing and present (valid and invalid, for a coded field) in
-    one protected table."""
-    keys = ["feed", "source_table", "column_name", "la", "period"]
-    if columns.empty:
-        return pd.DataFrame(columns=[*keys, "codelist", "completeness", "validity"])
-    frame = columns.assign(
-        la=la_key(columns["la_code"]),
-        missing=columns["rows"] - columns["non_null"],
-        present=columns["non_null"],
-        invalid=columns["non_null"] - columns["valid"],
+    staged rows) and, for coded fields, validity (valid codes of every code returned: staged,
+    or quarantined for not being in the list), where publishable; and the cells of the
+    quarantined-rows-by-reason table for those codes.
+
+    `quarantined` is the part of quality.quarantine_reason that counts a column's code not
+    in its list (quality.metrics.code_columns), exact. A column's rows as returned split
+    into missing and present, or for a coded field missing, valid, invalid (staged, so
+    loaded) and quarantined, in one protected table; `invalid` and `quarantined` are the
+    published counts of invalid codes beside the rate, and the reasons table shows these
+    same cells (so the count is protected once)."""
+    keys = COLUMN_KEYS
+    result = [*keys, "codelist", "completeness", "validity", "invalid", "quarantined"]
+    if columns.empty and quarantined.empty:
+        return pd.DataFrame(columns=result), _code_cells(pd.DataFrame(), quarantined)
+    frame = columns.assign(la=la_key(columns["la_code"]))[
+        [*keys, "codelist", "rows", "non_null", "valid"]
+    ]
+    if not quarantined.empty:
+        q = quarantined.assign(la=la_key(quarantined["la_code"]))
+        q = q.groupby([*keys, "codelist"], as_index=False)["rows"].sum()
+        frame = frame.merge(
+            q.rename(columns={"rows": "quarantined"}), on=keys, how="outer", suffixes=("", "_q")
+        )
+        frame["codelist"] = frame["codelist"].fillna(frame["codelist_q"])
+        none_staged = frame["rows"].isna()  # no row of the table staged in that LA and period
+        for count in ("rows", "non_null", "valid"):
+            frame[count] = frame[count].mask(none_staged, 0)
+    frame = frame.assign(
+        quarantined=frame.get("quarantined", pd.Series(0, index=frame.index)).fillna(0),
+        missing=frame["rows"] - frame["non_null"],
+        present=frame["non_null"],
+        invalid=frame["non_null"] - frame["valid"],
     )
     groups = ["feed", "source_table", "column_name"]
     coded = frame["codelist"].notna()
     parts = []
+    split = pd.DataFrame()
     if (~coded).any():
         plain = _split(frame[~coded], ["missing", "present"], "rows", groups, policy)
-        parts.append(plain.assign(valid=float("nan"), invalid=float("nan")))
+        parts.append(
+            plain.assign(valid=float("nan"), invalid=float("nan"), quarantined=float("nan"))
+        )
     if coded.any():
-        split = _split(frame[coded], ["missing", "valid", "invalid"], "rows", groups, policy)
-        parts.append(split.assign(present=split["valid"] + split["invalid"]))
+        split = _split(
+            frame[coded], ["missing", "valid", "invalid", "quarantined"], "returned", groups, policy
+        )
+        # The staged rows: every part but the quarantined (published with them, or NA).
+        parts.append(split.assign(rows=split["missing"] + split["valid"] + split["invalid"]))
     out = pd.concat(parts, ignore_index=True)
     lists = frame.drop_duplicates(groups)[[*groups, "codelist"]]
     out = out.merge(lists, on=groups, how="left")
     # present = rows - missing: published with them (and never a hidden count: protect
     # hid a second part of any split where it hid one).
     out["completeness"] = rate(out["rows"] - out["missing"], out["missing"], out["rows"])
-    out["validity"] = rate(out["valid"], out["invalid"], out["valid"] + out["invalid"])
-    return out[[*keys, "codelist", "completeness", "validity"]].reset_index(drop=True)
+    returned = out["valid"] + out["invalid"] + out["quarantined"]
+    out["validity"] = rate(out["valid"], out["invalid"], out["quarantined"], returned)
+    return out[result].reset_index(drop=True), _code_cells(split, quarantined)
+
+
+def publish(
+    summary: pd.DataFrame,
+    links: pd.DataFrame,
+    reasons: pd.DataFrame,
+    columns: pd.DataFrame,
+    policy: DisclosurePolicy,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Everything shown by LA, published: LA figures, quarantined rows by reason, and column
+    figures. The rows quarantined for a coded column's code are protected with that column
+    and shown by reason as published there; the other reasons are protected together."""
+    coded = code_columns(reasons)
+    la, by_reason = publish_la(summary, links, reasons.drop(index=coded.index), policy)
+    cols, code_cells = publish_columns(columns, coded, policy)
+    if not code_cells.empty:
+        by_reason = pd.concat([by_reason, code_cells], ignore_index=True)
+    return la, by_reason, cols

@@ -21,7 +21,7 @@ from ingest.feeds import FEEDS, get_feed
 from npd import audit
 from npd.config import Settings
 from npd.partition import Partition
-from quality.metrics import StagedMetrics, measure_staged
+from quality.metrics import StagedMetrics, code_columns, measure_staged
 from warehouse.engine import open_engine, table_exists
 from warehouse.load import append, replace_partition
 from warehouse_schema.catalogue import load_catalogue
@@ -132,6 +132,12 @@ def _headline(
         pc.and_(pc.equal(cols.column("source_table"), primary), coded) if cols.num_rows else None
     )
     sev = expectations.column("severity") if expectations.num_rows else None
+    # Valid codes among every coded value returned: those staged, and those whose row was
+    # quarantined because the code is not in its list (counted from the quarantine reasons).
+    reasons = staged.quarantine_reason
+    quarantined_codes = (
+        int(code_columns(reasons.to_pandas())["rows"].sum()) if reasons.num_rows else 0
+    )
     return {
         "run_id": run_id,
         **partition.as_params(),
@@ -148,7 +154,9 @@ def _headline(
         "completeness": _share(total(cols, "non_null", in_primary), total(cols, "rows", in_primary))
         if cols.num_rows
         else None,
-        "code_validity": _share(total(cols, "valid", coded), total(cols, "non_null", coded))
+        "code_validity": _share(
+            total(cols, "valid", coded), total(cols, "non_null", coded) + quarantined_codes
+        )
         if cols.num_rows
         else None,
         "critical_failed": total(expectations, "failed", pc.equal(sev, "critical"))

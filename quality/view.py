@@ -12,7 +12,7 @@ import pandas as pd
 from governance.disclosure import TOTAL, DisclosurePolicy, protect
 from ingest.feeds import FEEDS
 from quality.flags import FlagPolicy, la_flags
-from quality.publish import la_title, protect_by, publish_columns, publish_la, rate
+from quality.publish import count_or_c, la_title, protect_by, publish, rate
 from quality.read import QualityData, feed_label
 from quality.status import PeriodStatus, period_statuses
 
@@ -34,7 +34,9 @@ class DashboardView:
     policy: DisclosurePolicy
     la: pd.DataFrame  # feed, la (or Total), period: published counts and rates
     reasons: pd.DataFrame  # feed, reason, la (or Total), period: published rows
-    columns: pd.DataFrame  # feed, table, column, la (or Total), period: completeness, validity
+    # feed, table, column, la (or Total), period: completeness, validity (of every code
+    # returned, quarantined ones included) and the invalid codes staged and quarantined
+    columns: pd.DataFrame
     methods: pd.DataFrame  # feed, period, link method: published national records and share
     flags: pd.DataFrame
     statuses: list[PeriodStatus]
@@ -48,8 +50,9 @@ class DashboardView:
         flag_policy: FlagPolicy | None = None,
     ) -> DashboardView:
         policy = policy or DisclosurePolicy()
-        la, reasons = publish_la(data.la_summary, data.link_method, data.quarantine_reason, policy)
-        columns = publish_columns(data.column_quality, policy)
+        la, reasons, columns = publish(
+            data.la_summary, data.link_method, data.quarantine_reason, data.column_quality, policy
+        )
         order = _period_order(data)
         for frame in (la, reasons, columns):
             if not frame.empty:
@@ -93,7 +96,8 @@ class DashboardView:
 
     def lowest_validity(self, feed: str | None = None) -> pd.DataFrame:
         """Per feed, LA and period: the lowest published share of valid codes over the
-        feed's coded columns, and which column it is."""
+        feed's coded columns, which column it is, and its invalid codes quarantined and
+        loaded."""
         cols = self.columns
         if cols.empty:
             return cols
@@ -104,7 +108,7 @@ class DashboardView:
         lowest = cols.sort_values("validity", na_position="last").drop_duplicates(
             ["feed", "la", "period"]
         )
-        lowest = lowest.assign(label=lowest["validity"].map(cell_label))
+        lowest = with_invalid_displays(lowest.assign(label=lowest["validity"].map(cell_label)))
         return _in_feed_order(lowest, ["la", "period_order"])
 
     def la_rates(self, feed: str) -> pd.DataFrame:
@@ -144,6 +148,20 @@ def _in_feed_order(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
         keyed.sort_values(["_feed_order", "feed", *then])
         .drop(columns="_feed_order")
         .reset_index(drop=True)
+    )
+
+
+INVALID_TIPS = [
+    ("quarantined_display", "Invalid codes quarantined (rows not loaded)"),
+    ("invalid_display", "Invalid codes loaded"),
+]
+
+
+def with_invalid_displays(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column figures with the invalid codes quarantined and staged (loaded) as text."""
+    return frame.assign(
+        quarantined_display=frame["quarantined"].map(count_or_c),
+        invalid_display=frame["invalid"].map(count_or_c),
     )
 
 

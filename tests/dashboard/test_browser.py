@@ -1,7 +1,8 @@
 """The built dashboard in headless Chromium (Debian's package, driven by Playwright): served
 from a local web server and opened from disk, every chart renders, the status cells are
-there, the planted defect shows on the overview and on its LA's page, the console has no
-errors and nothing is fetched from the network. Screenshots go to test-artifacts/."""
+there, the planted defect (invalid codes, whose rows staging quarantined) shows on the
+overview and on its LA's page with its exact count, the console has no errors and nothing
+is fetched from the network. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from quality.dashboard import build_dashboard
 from tests.conftest import REPO
-from tests.dashboard.conftest import QualityRun
+from tests.dashboard.conftest import INVALID_ETHNICITY, QualityRun
 
 pytestmark = pytest.mark.browser
 
@@ -118,7 +119,14 @@ def _statuses(visit: Visit) -> dict[tuple[str, str], str]:
     return {(feed, period): status for feed, period, status in cells}
 
 
-def test_overview_renders_every_chart_and_status_offline(browser, server: str) -> None:
+def _quarantined(k: int) -> str:
+    return f"{k} invalid codes, their rows quarantined and not loaded"
+
+
+def test_overview_renders_every_chart_and_status_offline(
+    browser, server: str, quality_run: QualityRun
+) -> None:
+    k = quality_run.planted[INVALID_ETHNICITY]
     visit = Visit(browser, f"{server}/index.html")
     charts = visit.charts()
     assert set(charts) == OVERVIEW_CHARTS
@@ -132,7 +140,9 @@ def test_overview_renders_every_chart_and_status_offline(browser, server: str) -
         ("ks2", "2023/24"): "pass",
     }
     issues = visit.page.locator("#issue-school-census-2023-24-spring + ul").inner_text()
-    assert "330 Birmingham: pupilonroll.ethnicity" in issues
+    planted = [line for line in issues.splitlines() if line.startswith("330 Birmingham")]
+    assert len(planted) == 1 and planted[0].startswith("330 Birmingham: pupilonroll.ethnicity")
+    assert planted[0].endswith(_quarantined(k))
     assert "352 Manchester: pupilonroll.language" in issues
     blocked = visit.page.locator("#issue-school-census-2023-24-summer + ul").inner_text()
     assert "pupilonroll" in blocked and "missing" in blocked
@@ -144,13 +154,25 @@ def test_overview_renders_every_chart_and_status_offline(browser, server: str) -
     visit.screenshot("dashboard-overview.png")
 
 
-def test_la_drill_down_shows_the_planted_defect(browser, server: str) -> None:
+def test_la_drill_down_shows_the_planted_defect(
+    browser, server: str, quality_run: QualityRun
+) -> None:
+    k = quality_run.planted[INVALID_ETHNICITY]
     visit = Visit(browser, f"{server}/la-school-census-330.html")
     charts = visit.charts()
     assert {"la-records", "la-completeness-by-column", "la-validity-by-column"} <= set(charts)
     assert all(state == "true" for state in charts.values()), charts
     flags = visit.page.locator("#period-2023-24-spring + ul").inner_text()
-    assert "ethnicity" in flags and "valid ethnicity codes" in flags
+    assert "pupilonroll.ethnicity" in flags and "valid ethnicity codes" in flags
+    assert _quarantined(k) in flags
+    # The invalid codes beside the rate: k quarantined, none loaded; and the same k rows
+    # under their reason.
+    invalid = visit.page.locator("h3:has-text('Invalid codes') + table tbody tr")
+    assert invalid.count() == 1
+    cells = invalid.first.locator("td").all_inner_texts()
+    assert cells[:5] == ["pupilonroll.ethnicity", "2023/24 spring", "ethnicity", str(k), "0"]
+    reasons = visit.page.locator("h3:has-text('Quarantined rows by reason') + table").inner_text()
+    assert f"pupilonroll: ethnicity: not a known code\t{k}" in reasons
     assert visit.errors() == []
     visit.screenshot("dashboard-la-330.png")
 

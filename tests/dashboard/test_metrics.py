@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import duckdb
+import pandas as pd
 import pytest
 
+from ingest.spec import load_spec
+from ingest.stage import read_report
+from npd.duck import local_duckdb
 from npd.partition import Partition
+from quality.metrics import _literals, _reasons, code_columns
 from quality.store import catch_up, measure, stale_partitions
 from tests.dashboard.conftest import (
     BLANK_LANGUAGE,
@@ -36,6 +41,24 @@ def _column(run: QualityRun, term: str, column: str) -> dict[int, tuple[int, int
     return {la: (n, present, valid) for la, n, present, valid in rows}
 
 
+def _quarantined_codes(run: QualityRun, term: str, column: str) -> dict[int, int]:
+    """LA -> rows quarantined because their code of a pupilonroll column is not in its code
+    list: quality.quarantine_reason, mapped to the column through the feed's spec."""
+    names = ["feed", "academic_year", "term", "la_code", "source_table", "reason", "rows"]
+    reasons = pd.DataFrame(
+        _query(
+            run,
+            f"SELECT {', '.join(names)} FROM quality.quarantine_reason "
+            "WHERE feed = 'school_census' AND academic_year = '2023/24' AND term = ?",
+            [term],
+        ),
+        columns=names,
+    )
+    coded = code_columns(reasons)
+    coded = coded[(coded["source_table"] == "pupilonroll") & (coded["column_name"] == column)]
+    return {int(la): int(n) for la, n in zip(coded["la_code"], coded["rows"], strict=True)}
+
+
 def test_every_run_partition_was_measured_by_its_load(run_env: QualityRun) -> None:
     loaded = [r.partition for r in run_env.results if r.status == "loaded"]
     assert len(loaded) == 3  # autumn, spring and KS2; summer is blocked
@@ -50,20 +73,66 @@ def test_every_run_partition_was_measured_by_its_load(run_env: QualityRun) -> No
     assert all(ok for *_, ok in triggers)
 
 
-def test_k_planted_invalid_codes_are_k_invalid_codes_in_that_la_only(run_env: QualityRun) -> None:
+def test_k_planted_invalid_codes_are_k_quarantined_codes_in_that_la_only(
+    run_env: QualityRun,
+) -> None:
     k = run_env.planted[INVALID_ETHNICITY]
     assert k >= 10  # enough to be published, not suppressed
-    spring = _column(run_env, "spring", "ethnicity")
-    _, present, valid = spring[330]
-    assert present - valid == k
-    assert all(p == v for la, (_, p, v) in spring.items() if la != 330)
-    autumn = _column(run_env, "autumn", "ethnicity")
-    assert all(p == v for _, p, v in autumn.values())
+    # A code not in its list quarantines the row at staging: the k are counted from the
+    # quarantine reasons, in LA330's spring return and nowhere else ...
+    assert _quarantined_codes(run_env, "spring", "ethnicity") == {330: k}
+    assert _quarantined_codes(run_env, "autumn", "ethnicity") == {}
+    # ... and none reaches the staged table (so none is loaded).
+    for term in ("autumn", "spring"):
+        assert all(p == v for _, p, v in _column(run_env, term, "ethnicity").values())
+    # The stage report counts the same rows under the same words.
+    reasons = read_report(run_env.settings, SPRING).quarantine_reasons
+    assert reasons["pupilonroll: ethnicity: not a known code"] == k
     codelist = _query(
         run_env,
         "SELECT DISTINCT codelist FROM quality.column_quality WHERE column_name = 'ethnicity'",
     )
     assert codelist == [("ethnicity",)]  # from the spec's FieldSpec.codelist
+
+
+def test_a_row_counts_under_each_of_its_invalid_codes_and_no_value_is_kept(tmp_path) -> None:
+    """The stored reason of a row is its first, as staging words it, plus every further code
+    of it not in its list; the text of a value (even one holding "; ") never comes along."""
+    spec = load_spec("school_census").for_year("2023/24")
+    rows = [
+        ("pupilonroll", "ethnicity: not a known code (value ZZZZ)"),
+        ("pupilonroll", "language: not a known code (value QQQ); ethnicity: not a known code (value Z)"),
+        ("pupilonroll", "ethnicity: not a known code (value A; B SMITH); language: not a known code (value X)"),
+        ("pupilonroll", "entrydate: in the future: after the census day (2024-01-18); enrolstatus: not a known code (value 9)"),
+        ("pupilonroll", "ethnicity: not a known code (value X; ethnicity: not a known code)"),
+        ("senneeds", "pupilonrolltableid: no pupilonroll row staged with this value in the return (orphan row)"),
+        ("pupilonroll", "NativeId/upn: duplicate within the file of row 64 with different values (the first copy is staged)"),
+        ("pupilonroll", "NativeId/upn: duplicate within the file of row 80 with different values (the first copy is staged)"),
+        ("pupilonroll", "NativeId/upn: exact duplicate of row 7 (the first copy is staged)"),
+    ]  # fmt: skip
+    with local_duckdb(tmp_path) as con:
+        con.execute(
+            "CREATE TABLE quarantine AS SELECT 330::SMALLINT AS la, "
+            "unnest(?::VARCHAR[]) AS source_table, unnest(?::VARCHAR[]) AS reason",
+            [[t for t, _ in rows], [r for _, r in rows]],
+        )
+        head = _literals(SPRING, "load", "run")
+        got = _reasons(con, spec, head).to_pandas()
+    counts = dict(zip(got["source_table"] + ": " + got["reason"], got["rows"], strict=True))
+    assert counts == {
+        "pupilonroll: ethnicity: not a known code": 4,
+        "pupilonroll: language: not a known code": 2,
+        "pupilonroll: entrydate: in the future: after the census day": 1,
+        "pupilonroll: enrolstatus: not a known code": 1,
+        "senneeds: pupilonrolltableid: no pupilonroll row staged with this value in the return": 1,
+        # one reason per kind, not per row number
+        "pupilonroll: NativeId/upn: duplicate within the file with different values": 2,
+        "pupilonroll: NativeId/upn: exact duplicate": 1,
+    }
+    assert not got["reason"].str.contains("SMITH|ZZ|QQ").any()
+    coded = code_columns(got)
+    by_column = dict(zip(coded["column_name"], coded["rows"], strict=True))
+    assert by_column == {"ethnicity": 4, "language": 2, "enrol_status": 1}
 
 
 def test_k_planted_blanks_are_k_missing_values(run_env: QualityRun) -> None:
@@ -120,15 +189,21 @@ def test_link_methods_by_la_add_up_to_the_partition_link_summary(run_env: Qualit
 def test_duplicates_are_the_rows_quarantined_as_census_1520(run_env: QualityRun) -> None:
     dup = _query(
         run_env,
-        "SELECT sum(duplicate_rows) FROM quality.la_summary WHERE feed = 'school_census' "
-        "AND academic_year = '2023/24' AND term = 'autumn'",
-    )[0][0]
+        "SELECT term, sum(duplicate_rows) FROM quality.la_summary "
+        "WHERE feed = 'school_census' AND academic_year = '2023/24' GROUP BY 1 ORDER BY 1",
+    )
     reasons = _query(
         run_env,
-        "SELECT sum(rows) FROM quality.quarantine_reason WHERE feed = 'school_census' "
-        "AND term = 'autumn' AND reason LIKE '%duplicate%'",
-    )[0][0]
-    assert dup == (reasons or 0)
+        "SELECT term, sum(rows) FILTER (WHERE reason LIKE '%duplicate%') FROM "
+        "quality.quarantine_reason WHERE feed = 'school_census' AND academic_year = '2023/24' "
+        "AND source_table = 'pupilonroll' GROUP BY 1 ORDER BY 1",
+    )
+    dup, reasons = dict(dup), {t: n or 0 for t, n in reasons}
+    for term, n in dup.items():  # the periods measured so far (summer, blocked, may not be)
+        report = read_report(run_env.settings, Partition.of("school_census", "2023/24", term))
+        staged = sum(k for r, k in report.quarantine_reasons.items() if "duplicate" in r)
+        assert n == reasons.get(term, 0) == staged, term
+    assert dup["spring"] > 0
 
 
 def test_expectation_results_are_summarised_by_severity(run_env: QualityRun) -> None:

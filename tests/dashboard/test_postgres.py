@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from npd.config import Settings
 from npd.partition import Partition
+from quality.metrics import code_columns
 from quality.read import read_quality
 from quality.store import measure
 from tests.dashboard.conftest import INVALID_ETHNICITY, QualityRun, warehouse_file
@@ -44,20 +45,30 @@ def test_measure_and_read_back_on_postgres(pg_settings: Settings, quality_run: Q
     result = measure(spring, pg_settings, trigger="cli")
     assert result["measured"] and result["loaded"] is False  # this warehouse never loaded it
     data = read_quality(pg_settings)
-    ethnicity = data.column_quality[
-        (data.column_quality["column_name"] == "ethnicity")
-        & (data.column_quality["source_table"] == "pupilonroll")
-        & (data.column_quality["la_code"] == 330)
+    # The planted invalid codes were quarantined: counted from the quarantine reasons read
+    # back from PostgreSQL, in that LA only, and none staged.
+    coded = code_columns(data.quarantine_reason)
+    ethnicity = coded[
+        (coded["source_table"] == "pupilonroll") & (coded["column_name"] == "ethnicity")
     ]
-    invalid = int((ethnicity["non_null"] - ethnicity["valid"]).sum())
-    assert invalid == quality_run.planted[INVALID_ETHNICITY]
+    assert dict(zip(ethnicity["la_code"], ethnicity["rows"], strict=True)) == {
+        330: quality_run.planted[INVALID_ETHNICITY]
+    }
+    staged = data.column_quality[data.column_quality["column_name"] == "ethnicity"]
+    assert (staged["non_null"] == staged["valid"]).all()
     with duckdb.connect(str(warehouse_file(quality_run)), read_only=True) as con:
         embedded = con.execute(
             "SELECT sum(rows), sum(non_null), sum(valid) FROM quality.column_quality "
             "WHERE term = 'spring'"
         ).fetchall()[0]
+        reasons = con.execute(
+            "SELECT la_code, source_table, reason, rows FROM quality.quarantine_reason "
+            "WHERE term = 'spring' ORDER BY ALL"
+        ).fetchall()
     mine = data.column_quality[data.column_quality["term"] == "spring"]
     assert (int(mine["rows"].sum()), int(mine["non_null"].sum()), int(mine["valid"].sum())) == (
         tuple(int(v) for v in embedded)
     )
+    read_back = data.quarantine_reason[["la_code", "source_table", "reason", "rows"]]
+    assert sorted(tuple(r) for r in read_back.itertuples(index=False)) == sorted(reasons)
     assert list(data.runs["trigger"]) == ["cli"]
