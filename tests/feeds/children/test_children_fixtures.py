@@ -5,6 +5,7 @@ exactly, and the CIN layouts are read from copies whose Header states the partit
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -98,13 +99,13 @@ def test_the_ssda903_fixture_goes_through_every_step(
     assert result.steps["link"]["by_method"]["upn"] < 200
 
 
-# Where each published CIN fixture is placed: the partition whose schema it follows.
-# fake_CIN_data.xml (2022 schema, GenderCurrent) states Year 2022 but ReferenceDate
-# 2022-07-21; CIN_Census_2024.xml uses the 2024/25 <Sex> but states Year 2023
+# Where each published CIN fixture is placed: the partition whose schema and dates it fits.
+# fake_CIN_data.xml (GenderCurrent, dates up to July 2022: the census to 31 March 2023)
+# states Year 2022 but ReferenceDate 2022-07-21; CIN_Census_2024.xml uses the 2024/25 <Sex> but states Year 2023
 # and ReferenceDate 2024-03-31. No partition expects those headers, so both are refused whole
 # where their schema puts them. CIN_Census_2021.xml states 2022/23 (Year 2023, 2023-03-31).
 CIN_YEARS = {
-    "fake_CIN_data.xml": "2021/22",
+    "fake_CIN_data.xml": "2022/23",
     "CIN_Census_2021.xml": "2022/23",
     "CIN_Census_2024.xml": "2024/25",
 }
@@ -134,8 +135,9 @@ CIN_ROWS = {
 # Why each whole file is refused as published: the Header's period against the partition's.
 CIN_REFUSED = {
     "fake_CIN_data.xml": (
-        "it states another period (ReferenceDate '2022-07-21' is no year's; this is the "
-        "2021/22 partition, which expects Year 2022, ReferenceDate 2022-03-31)"
+        "it states another period (Year '2022' is the 2021/22 return's; ReferenceDate "
+        "'2022-07-21' is no year's; this is the 2022/23 partition, which expects Year 2023, "
+        "ReferenceDate 2023-03-31)"
     ),
     "CIN_Census_2024.xml": (
         "it states another period (Year '2023' is the 2022/23 return's; ReferenceDate "
@@ -203,11 +205,13 @@ def test_the_published_cin_census_fixtures_are_read_and_refused_or_quarantined_w
 # partition's period: it is read as published, above.
 CIN_LAYOUTS = {
     # file: rows per table (read, staged, quarantined)
+    # The fake return's referrals and closures run to 2031: the 14 CIN details dated after the
+    # census's 31 March 2023 are quarantined (counted from the file in the test below).
     "fake_CIN_data.xml": {
         "header": (1, 1, 0),
         "child": (332, 332, 0),
         "disabilities": (117, 117, 0),
-        "cin_details": (402, 402, 0),
+        "cin_details": (402, 388, 14),
     },
     # The 2024/25 schema (Sex M/F/U): the first child's <Sex>1</Sex> is not a 2024/25 code,
     # so that child and everything inside it are quarantined; the second child loads.
@@ -240,6 +244,17 @@ def test_the_cin_census_layouts_load_from_a_copy_stating_the_partitions_period(
 ) -> None:
     expected = CIN_LAYOUTS[name]
     assert {t: v[0] for t, v in expected.items()} == CIN_ROWS[name]
+    details = re.findall(
+        rb"<CINdetails>.*?</CINdetails>",
+        (shared_fixtures / "cin_census" / name).read_bytes(),
+        flags=re.DOTALL,
+    )
+    future = sum(
+        any(d > b"2023-03-31" for d in re.findall(rb"<CIN(?:referral|closure)Date>([^<]*)<", x))
+        for x in details
+    )
+    if name == "fake_CIN_data.xml":
+        assert expected["cin_details"][2] == future
     report = stage(settings, _land_stating_the_period(settings, shared_fixtures, name))
     totals = _totals(report)
     assert {t: v for t, v in totals.items() if v != (0, 0, 0)} == expected
@@ -276,14 +291,14 @@ def test_a_quarantined_child_takes_its_nested_rows_with_it(
 
 def test_the_cin_fixture_goes_through_every_step(settings: Settings, shared_fixtures: Path) -> None:
     """As published, fake_CIN_data.xml blocks the run at staging (its ReferenceDate is no
-    year's); the same return stating the 2021/22 census loads, rerun in the same home."""
+    year's); the same return stating the 2022/23 census loads, rerun in the same home."""
     name = "fake_CIN_data.xml"
-    partition = Partition.of("cin_census", "2021/22")
-    land(settings, "cin_census", "2021/22", 201, shared_fixtures / "cin_census" / name)
+    partition = Partition.of("cin_census", "2022/23")
+    land(settings, "cin_census", "2022/23", 201, shared_fixtures / "cin_census" / name)
     result = steps.run_period(partition, settings)
     assert result.status == "blocked"
     assert result.message.splitlines()[0] == (
-        f"cin_census 2021/22 blocked at staging: 2021-22/cin_census/LA201/{name}: refused "
+        f"cin_census 2022/23 blocked at staging: 2022-23/cin_census/LA201/{name}: refused "
         f"whole: {CIN_REFUSED[name]}; 332 record(s) found, every row of the file quarantined"
     )
     _land_stating_the_period(settings, shared_fixtures, name)

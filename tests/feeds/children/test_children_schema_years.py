@@ -18,7 +18,7 @@ CHILD = (
     "<Child><ChildIdentifiers><LAchildID>A1</LAchildID><UPNunknown>UN1</UPNunknown>"
     "<PersonBirthDate>2020-05-01</PersonBirthDate>{sex}</ChildIdentifiers>"
     "<ChildCharacteristics><Ethnicity>WBRI</Ethnicity></ChildCharacteristics>"
-    "<CINdetails><CINreferralDate>2024-06-01</CINreferralDate><ReferralSource>6</ReferralSource>"
+    "<CINdetails><CINreferralDate>2023-06-01</CINreferralDate><ReferralSource>6</ReferralSource>"
     "<ReferralNFA>1</ReferralNFA></CINdetails></Child>"
 )
 
