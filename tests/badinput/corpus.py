@@ -664,7 +664,8 @@ class Case:
             "feed": self.feed,
             "year": self.year,
             "term": self.term,
-            "items": sorted(set(self.items)),
+            # every case asserts item 1 (no crash), whatever else it shows
+            "items": sorted(set(self.items) | {1}),
             "kind": self.kind,
             "description": self.description,
             "source": self.source,
@@ -875,14 +876,31 @@ class Builder:
         self.add(case)
         return paths
 
-    def census_dependants(self, case: Case, tables: dict[str, Csv], pupil: int) -> None:
-        """Rows of a quarantined pupil in the other tables may follow it into quarantine."""
-        pid = tables["pupilonroll"].get(pupil, "pupilonrolltableid")
+    def census_dependants(
+        self,
+        case: Case,
+        tables: dict[str, Csv],
+        pupil: int | None = None,
+        *,
+        pid: str | None = None,
+        orphans: bool = False,
+    ) -> None:
+        """Rows of a quarantined pupil (or of a pupilonrolltableid) in the other tables may
+        follow it into quarantine; with `orphans`, the id is no pupil's any more, and they
+        must (orphan rows)."""
+        if pid is None:
+            assert pupil is not None
+            pid = tables["pupilonroll"].get(pupil, "pupilonrolltableid")
         for name in CENSUS_DEPENDANTS:
             t = tables[name]
-            rows = [i + 2 for i, r in enumerate(t.rows) if r[t.col("pupilonrolltableid")] == pid]
-            if rows:
-                case.may_q(census_path(name, Term(case.term)), rows)
+            path = census_path(name, Term(case.term))
+            for i, r in enumerate(t.rows):
+                if r[t.col("pupilonrolltableid")] != pid:
+                    continue
+                if orphans:
+                    case.q(path, i, "pupilonrolltableid", "pupil_on_roll_id")
+                else:
+                    case.may_q(path, [i + 2])
 
     # key stages ----------------------------------------------------------------------------
 
@@ -906,14 +924,22 @@ class Builder:
                 case.put_csv(cla_path(name), table)
         self.add(case)
 
-    def cla_dependants(self, case: Case, tables: dict[str, Csv], child: str) -> None:
+    def cla_dependants(
+        self, case: Case, tables: dict[str, Csv], child: str, *, orphans: bool = False
+    ) -> None:
+        """A child's rows in the other tables may follow its header row into quarantine; with
+        `orphans`, no header row has this CHILD any more, and they must (orphan rows)."""
         for name in CLA_DEPENDANTS:
             t = tables.get(name)
             if t is None:
                 continue
-            rows = [i + 2 for i, r in enumerate(t.rows) if r[t.col("CHILD")] == child]
-            if rows:
-                case.may_q(cla_path(name), rows)
+            for i, r in enumerate(t.rows):
+                if r[t.col("CHILD")] != child:
+                    continue
+                if orphans:
+                    case.q(cla_path(name), i, "CHILD", "child_id")
+                else:
+                    case.may_q(cla_path(name), [i + 2])
 
     # XML -----------------------------------------------------------------------------------
 

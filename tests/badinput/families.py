@@ -291,6 +291,7 @@ def _census_row_case(
     **kw,
 ) -> tuple[Case, dict[str, Csv]]:
     case, t = b.census_case(name, list(items), kind, description, **kw)
+    pid = t["pupilonroll"].get(i, "pupilonrolltableid") if table == "pupilonroll" else None
     t[table].set(i, column, value)
     b.put_census(case, t)
     path = census_path(table)
@@ -298,8 +299,8 @@ def _census_row_case(
         case.w(path, i, *(fields or (column,)), contains=contains)
     else:
         case.q(path, i, *(fields or (column,)), contains=contains)
-        if table == "pupilonroll":
-            b.census_dependants(case, t, i)
+        if table == "pupilonroll":  # its rows elsewhere follow it, or are orphans (no id)
+            b.census_dependants(case, t, pid=pid, orphans=column == "pupilonrolltableid")
     return case, t
 
 
@@ -584,10 +585,13 @@ def _census_duplicates_and_orphans(b: Builder) -> None:
         "two pupils share a pupilonrolltableid: the later copy is quarantined, naming the first",
     )
     pupils = t["pupilonroll"]
+    lost = pupils.get(60, "pupilonrolltableid")
     pupils.set(60, "pupilonrolltableid", pupils.get(3, "pupilonrolltableid"))
     b.put_census(case, t)
     case.q(P, 60, "pupilonrolltableid", "pupil_on_roll_id", contains=[str(case.lines[P][3])])
+    case.may_w(P, [case.lines[P][3]])  # the first copy may say it is repeated
     b.census_dependants(case, t, 3)
+    b.census_dependants(case, t, pid=lost, orphans=True)  # no pupil has this id any more
 
     case, t = b.census_case(
         "census-duplicate-upn-in-school",
@@ -604,6 +608,7 @@ def _census_duplicates_and_orphans(b: Builder) -> None:
     pupils.set(j, "upn", pupils.get(4, "upn"))
     b.put_census(case, t)
     case.q(P, j, "upn", "NativeId", "native_id", contains=[str(case.lines[P][4])])
+    case.may_w(P, [case.lines[P][4]])
     b.census_dependants(case, t, j)
 
     case, t = b.census_case(
@@ -1205,6 +1210,7 @@ def _ks_common(b: Builder, feed: str) -> None:
     t.set(40, k.upn, t.get(4, k.upn))
     case.put_csv(path, t)
     case.q(path, 40, k.upn, "upn", contains=[str(case.lines[path][4])])
+    case.may_w(path, [case.lines[path][4]])
     b.add(case)
 
     case, t = b.ks_case(
@@ -1379,6 +1385,10 @@ def _ks_specific(b: Builder) -> None:
             f"two rows share a {k.candidate}: the later copy quarantined",
         )
         t.set(60, k.candidate, t.get(10, k.candidate))
+        prefix = "KS5_" if feed == "ks5" else ""
+        for column in ("LA", "ESTAB", "LAESTAB", "URN"):  # the same school: a candidate
+            if prefix + column in t.header:  # number is unique within one
+                t.set(60, prefix + column, t.get(10, prefix + column))
         case.put_csv(ks_path(feed), t)
         case.q(
             ks_path(feed),
@@ -1387,6 +1397,7 @@ def _ks_specific(b: Builder) -> None:
             "candidate_number",
             contains=[str(case.lines[ks_path(feed)][10])],
         )
+        case.may_w(ks_path(feed), [case.lines[ks_path(feed)][10]])
         b.add(case)
 
     # files: years, feeds, encodings, structure
@@ -1833,8 +1844,10 @@ def cla_csv_family(b: Builder) -> None:
         "two header rows share a CHILD: the later copy quarantined",
     )
     h = t["header"]
+    lost = h.get(20, "CHILD")
     h.set(20, "CHILD", h.get(1, "CHILD"))
     b.put_cla(case, t)
+    b.cla_dependants(case, t, lost, orphans=True)  # no header row has this CHILD any more
     case.q(
         cla_path("header"),
         20,
@@ -1842,6 +1855,7 @@ def cla_csv_family(b: Builder) -> None:
         "child_id",
         contains=[str(case.lines[cla_path("header")][1])],
     )
+    case.may_w(cla_path("header"), [case.lines[cla_path("header")][1]])
     b.cla_dependants(case, t, h.get(1, "CHILD"))
 
     case, t = b.cla_case(
@@ -2020,7 +2034,7 @@ def cla_csv_family(b: Builder) -> None:
             cla_xml_path(CLA_CSV_LA), b.base.cla_xml().encode(), status=["ok", "rejected", "unused"]
         )
         for name in list(case.files):
-            case.file(name, status=["ok", "rejected", "unused"])
+            case.file(name, status=["ok", "rejected", "unused"], rows_read=None)
             case.may_q(name, "any")
             case.may_w(name, "any")
 
@@ -2121,7 +2135,8 @@ def cla_xml_family(b: Builder) -> None:
     )
     doc.set(20, "CHILDID", doc.get(1, "CHILDID"))
     case.put_xml(path, doc, tables=_cla_xml_counts(doc))
-    case.q(path, None, "CHILDID", "CHILD", "child_id", row=21, table="header", contains=["1"])
+    case.q(path, None, "CHILDID", "CHILD", "child_id", row=21, table="header", contains=["2"])
+    case.may_w(path, [2], table="header")
     _followers(case, path, doc, 20, CLA_XML_TABLES)
     _followers(case, path, doc, 1, CLA_XML_TABLES)
     _cla_when_followers(case, path, doc, 20)
@@ -2230,6 +2245,7 @@ def cin_family(b: Builder) -> None:
         doc.set(j, tag, value)
         case.put_xml(path, doc, tables=_cin_counts(doc))
         case.q(path, None, *(fields or (tag,)), row=doc.ordinal(j, element), table=table)
+        _followers(case, path, doc, j, CIN_TABLES)  # rows nested in it follow it
         return b.add(case), doc, j
 
     nested_case(
@@ -2293,6 +2309,7 @@ def cin_family(b: Builder) -> None:
         row=doc.ordinal(j, "CINdetails"),
         table="cin_details",
     )
+    _followers(case, path, doc, j, CIN_TABLES)  # rows nested in it follow it
     b.add(case)
 
     case, doc = xml_case(
@@ -2330,6 +2347,7 @@ def cin_family(b: Builder) -> None:
     doc.set(30, "LAchildID", doc.get(2, "LAchildID"))
     case.put_xml(path, doc, tables=_cin_counts(doc))
     case.q(path, None, "LAchildID", "la_child_id", row=31, table="child", contains=["3"])
+    case.may_w(path, [3], table="child")
     _followers(case, path, doc, 30, CIN_TABLES)
     _followers(case, path, doc, 2, CIN_TABLES)
     b.add(case)
@@ -2464,7 +2482,7 @@ def ilr_family(b: Builder) -> None:
         return b.add(case)
 
     learner_case("ilr-code-sex", "code", "Sex U (M or F only)", 2, "Sex", "U")
-    learner_case("ilr-code-ethnicity", "code", "Ethnicity 99", 3, "Ethnicity", "99")
+    learner_case("ilr-code-ethnicity", "code", "Ethnicity 77", 3, "Ethnicity", "77")
     learner_case("ilr-code-lldd", "code", "LLDDHealthProb 7", 4, "LLDDHealthProb", "7")
     learner_case(
         "ilr-date-dob-impossible", "date", "DateOfBirth 2001-02-30", 5, "DateOfBirth", "2001-02-30"
@@ -2599,6 +2617,7 @@ def ilr_family(b: Builder) -> None:
     doc.set(40, "LearnRefNumber", doc.get(3, "LearnRefNumber"))
     case.put_xml(path, doc, tables=_ilr_counts(doc))
     case.q(path, None, "LearnRefNumber", "learn_ref", row=41, table="learner", contains=["4"])
+    case.may_w(path, [4], table="learner")
     _followers(case, path, doc, 40, ILR_TABLES)
     _followers(case, path, doc, 3, ILR_TABLES)
     b.add(case)
@@ -3123,7 +3142,7 @@ def hostile_family(b: Builder) -> None:
     )
     t["pupilonroll"].set(30, "forename", "Q" * (5 << 20))
     b.put_census(case, t)
-    case.q(P, 30, "forename")
+    case.q(P, 30, "forename", "line")  # the field named, or the documented "line too long"
     b.census_dependants(case, t, 30)
 
     case, t = census(
@@ -3435,6 +3454,7 @@ def fixture_family(b: Builder) -> None:
         cut = data.index(b"<Child>", len(data) // 2) + 40
         case.put(cp, data[:cut], status="rejected")
         case.may_q(cp, "any")
+        case.may_w(cp, "any")
         b.add(case)
 
         case = fixture_cin(
@@ -3453,6 +3473,7 @@ def fixture_family(b: Builder) -> None:
         case.templated.append(cp)
         case.outside["secret.txt"] = SECRET
         case.may_q(cp, "any")
+        case.may_w(cp, "any")
         b.add(case)
 
         case = fixture_cin(
