@@ -821,11 +821,13 @@ def _rows_problems(
 
 
 def _names_field(text: str, fields: list[str]) -> bool:
-    head = text.split(":", 1)[0]
-    named = {p.strip() for p in re.split(r"[/,+ ]+", head) if p.strip()}
-    return bool(named & set(fields)) or any(
-        text.startswith(f"{f}:") or text.startswith(f"<{f}>") for f in fields
-    )
+    """Does a reason (or each of several, joined by '; ') open with one of the fields?"""
+    for part in text.split("; "):
+        head = part.split(":", 1)[0]
+        named = {p.strip() for p in re.split(r"[/,+ ]+", head) if p.strip()}
+        if named & set(fields) or any(part.startswith(f"<{f}>") for f in fields):
+            return True
+    return False
 
 
 def _rows(path: Path, text_col: str) -> list[dict[str, Any]]:
