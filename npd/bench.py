@@ -285,3 +285,56 @@ def render_scaling(results: list[BenchResult], console=None) -> None:
                 cells.append(f"{b.seconds / a.seconds:.1f}x" if a and b and a.seconds else "-")
             table.add_row(f"{r.pupils:,} ({r.pupils / base.pupils:.0f}x)", *cells)
         console.print(table)
+
+
+# -- npd bench badinput -----------------------------------------------------------------------
+# The bad-input corpus (issue 13) run through the real `npd run`, one fresh NPD_HOME per case:
+# pass counts per feed and contract item, and the seconds and peak RSS of the hostile cases.
+# The corpus and its checker live with the tests (tests/badinput/), so this runs from a source
+# checkout.
+
+
+def source_checkout() -> Path:
+    """The repository root when npd runs from a source checkout (tests/badinput beside npd/)."""
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "tests" / "badinput" / "checker.py").exists():
+        raise RuntimeError(
+            "npd bench badinput runs from a source checkout: tests/badinput/ is not beside npd/"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return root
+
+
+def run_badinput(
+    work: Path,
+    only: list[str] | None = None,
+    jobs: int = 1,
+    large_mb: int | None = None,
+    keep: str = "failed",
+    timeout: float = 900,
+    progress: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Write the corpus (or the cases named) under work/corpus, run each case through
+    `npd run` in its own home under work/runs, and return the summary with every result."""
+    source_checkout()
+    from tests.badinput.checker import run_corpus, summarise
+    from tests.badinput.corpus import build
+
+    corpus = work / "corpus"
+    build(corpus, only, large_mb=large_mb)
+    started = time.perf_counter()
+    results = run_corpus(
+        corpus, work / "runs", only=only, jobs=jobs, progress=progress, keep=keep, timeout=timeout
+    )
+    summary = summarise(results)
+    summary.update(
+        benchmark="badinput",
+        seconds=round(time.perf_counter() - started, 1),
+        measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        machine={"cpus": os.cpu_count(), "load_average": round(os.getloadavg()[0], 1)},
+        results=[r.to_dict() for r in results],
+    )
+    return summary

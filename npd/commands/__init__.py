@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "npd.commands.bench_linkage",  # npd bench linkage
     "npd.commands.bench_pipeline",  # npd bench pipeline
     "npd.commands.bench_ilr",  # npd bench ilr
+    "npd.commands.bench_badinput",  # npd bench badinput
 )
 
 
