@@ -797,6 +797,33 @@ def _census_files(b: Builder) -> None:
     case.put(SEN, data, status="rejected", rows_read=physical_data_lines(data))
 
     case, t = b.census_case(
+        "census-encoding-utf16-odd-length",
+        [1, 6],
+        "encoding",
+        "the SEN file in UTF-16 with a BOM, cut off after an odd number of bytes: refused whole",
+    )
+    b.put_census(case, t)
+    data = t["senneeds"].encode("utf-16-le", bom=True)
+    data = data[: len(data) // 2 * 2 - 1]
+    case.put(
+        SEN,
+        data,
+        status="rejected",
+        rows_read=physical_data_lines(data.decode("utf-16-le", "ignore").encode()),
+    )
+
+    case, t = b.census_case(
+        "census-encoding-bogus-bom",
+        [1, 6],
+        "encoding",
+        "a UTF-8 SEN file that begins with the bytes of a UTF-16 BOM (FF FE): no crash, refused whole",
+    )
+    b.put_census(case, t)
+    data = b"\xff\xfe" + case.files[SEN]
+    case.put(SEN, data, status="rejected")
+    case.may_q(SEN, "any")
+
+    case, t = b.census_case(
         "census-encoding-utf8-bom",
         [6],
         "encoding",
