@@ -141,12 +141,19 @@ class StagingSession:
                 "Windows-1252: the encoding cannot be established; refused whole",
             )
         note = found.reading_note(encoding)
-        if note:
-            account.messages.append(f"{source}: {note}")
         read_path = path
         if found.needs_rewrite:
-            read_path = normalised(path, found, self.work_dir / f"{next(_copies)}.csv")
+            try:
+                read_path = normalised(path, found, self.work_dir / f"{next(_copies)}.csv")
+            except UnicodeDecodeError as exc:  # a UTF-16 mark or pattern the bytes then break
+                raise InputError(
+                    source,
+                    f"looks like {found.encoding.upper()} but is not valid "
+                    f"{found.encoding.upper()}: the encoding cannot be established; refused whole",
+                ) from exc
             found = sniff(read_path)
+        if note:
+            account.messages.append(f"{source}: {note}")
         if found.unbalanced_quotes:
             raise InputError(
                 source,
