@@ -8,7 +8,6 @@ representative handful of cases meets the contract (about a minute). Slow: every
 from __future__ import annotations
 
 import os
-
 from collections import Counter
 from pathlib import Path
 
