@@ -49,11 +49,13 @@ class Inventory:
 
 
 def source_name(path: Path, landing: Path) -> str:
-    """The path under the landing folder, lexically (a link is named, never resolved)."""
+    """The path under the landing folder, lexically (a link is named, never resolved); bytes
+    of a name that are not UTF-8 are shown as U+FFFD."""
     try:
-        return path.relative_to(landing).as_posix()
+        name = path.relative_to(landing).as_posix()
     except ValueError:
-        return path.name
+        name = path.name
+    return os.fsencode(name).decode("utf-8", errors="replace")
 
 
 def take_inventory(settings: Settings, partition: Partition) -> Inventory:
@@ -78,7 +80,9 @@ def take_inventory(settings: Settings, partition: Partition) -> Inventory:
     for ret in returns:
         inside = loose if ret.path == folder else _entries(ret.path)
         for path, mode in inside:
-            if stat.S_ISREG(mode):
+            if stat.S_ISREG(mode) and not readable_name(path):
+                unused.append(_unused(path, landing, "its name is not valid UTF-8"))
+            elif stat.S_ISREG(mode):
                 ret.files.append(path)
             elif stat.S_ISDIR(mode):
                 unused.extend(_nested(path, landing))
@@ -91,6 +95,16 @@ def _entries(folder: Path) -> list[tuple[Path, int]]:
     with os.scandir(folder) as it:
         found = [(Path(e.path), e.stat(follow_symlinks=False).st_mode) for e in it]
     return sorted(found, key=lambda item: item[0].name)
+
+
+def readable_name(path: Path) -> bool:
+    """Is the file's name valid UTF-8? Such a name cannot be written to a report or a table
+    as it is (os.scandir hands its bad bytes over as surrogates)."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_dir(path: Path) -> bool:

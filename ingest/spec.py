@@ -19,7 +19,7 @@ from npd.periods import AcademicYear
 
 FIELD_TYPES = ("string", "name", "upn", "uln", "code", "date", "int", "float", "bool", "postcode")
 IDENTIFYING_TYPES = ("name", "upn", "uln", "postcode")
-DEFAULT_QUARANTINE_LIMIT = 0.5  # of a required table's rows (docs/bad-input.md, "Blocking")
+DEFAULT_QUARANTINE_LIMIT = 0.2  # of a required table's rows (docs/bad-input.md, "Blocking")
 QUARANTINE_LIMIT_MIN_ROWS = 20  # fewer quarantined rows than this never block on their share
 
 
