@@ -220,8 +220,11 @@ def plan_returns(
         xml_files = [f for f in ret.files if f.suffix.lower() == ".xml"]
         if spec.format == "xml" or (spec.raw.get("xml") and xml_files):
             plan.xml_returns.append(ret.path)
+            xml_files = [f for f in xml_files if facts[f].size > 0]
             for f in ret.files:
-                if f.suffix.lower() == ".xml":
+                if facts[f].size == 0:
+                    plan.unused.append(_unused(f, landing, "empty file (0 bytes)"))
+                elif f.suffix.lower() == ".xml":
                     read.setdefault(facts[f].sha256, f)
                 elif spec.format == "xml":
                     spare.append(f)

@@ -867,7 +867,7 @@ class XmlReader:
                 self.reread = self._as_cp1252()
                 return
         if src.replaced:
-            undeclared_1252 = src.replaced > 1 and not src.non_ascii  # none of it is UTF-8
+            undeclared_1252 = src.replaced >= 1 and not src.non_ascii  # none of it is UTF-8
             if self._forced is None and enc.codec == "utf-8" and undeclared_1252:
                 self.reread = self._as_cp1252()
                 return
@@ -1454,12 +1454,15 @@ def _tail_text(path: Path, source: str, encoding: _Encoding, from_line: int | No
 
 
 def return_xml_files(return_dir: Path) -> list[Path]:
-    """The XML files of a return: regular files only, never through a link."""
+    """The XML files of a return: regular, non-empty files only, never through a link (an
+    empty file is accounted as not used by ingest.inventory)."""
     with os.scandir(return_dir) as entries:
         return sorted(
             Path(e.path)
             for e in entries
-            if e.name.lower().endswith(".xml") and e.is_file(follow_symlinks=False)
+            if e.name.lower().endswith(".xml")
+            and e.is_file(follow_symlinks=False)
+            and e.stat(follow_symlinks=False).st_size > 0
         )
 
 

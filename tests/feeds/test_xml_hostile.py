@@ -616,11 +616,16 @@ JUNK = {
 def test_junk_is_refused_naming_the_file_and_never_crashes(settings: Settings, name: str) -> None:
     report = _stage(settings, CIN, JUNK[name])
     child = _account(report, "child")
-    assert child.status == "rejected" and child.rows_staged == 0
-    assert any(
-        m.startswith("2024-25/cin_census/LA330/cin_census_2024-25_LA330.xml")
-        for m in report.blocking
-    )
+    # an empty file is not used (0 bytes) and the return's required tables are then missing
+    expected = "missing" if name == "empty" else "rejected"
+    assert child.status == expected and child.rows_staged == 0
+    named = "<*.xml>" if name == "empty" else "cin_census_2024-25_LA330.xml"
+    assert any(m.startswith(f"2024-25/cin_census/LA330/{named}") for m in report.blocking)
+    if name == "empty":
+        (unused,) = [f for f in report.files if f.status == "unused"]
+        assert unused.messages == [
+            "2024-25/cin_census/LA330/cin_census_2024-25_LA330.xml: not used: empty file (0 bytes)"
+        ]
 
 
 def test_the_reader_never_follows_a_link_nor_opens_a_fifo(returns: Returns, tmp_path: Path) -> None:

@@ -106,6 +106,10 @@ def test_mixed_encodings_quarantine_only_the_rows_holding_bad_bytes(
     data = _fixture(shared_fixtures)
     first = data.index(b"<LAchildID>") + len(b"<LAchildID>")
     data = data[:first] + "Zoë".encode("latin-1") + data[first + 3 :]  # one latin-1 byte
+    # and UTF-8 text elsewhere: the file mixes encodings (one latin-1 byte in a file with no
+    # UTF-8 text is a Windows-1252 file, read whole as such: tests/badinput cin-encoding-cp1252)
+    last = data.rindex(b"<LAchildID>") + len(b"<LAchildID>")
+    data = data[:last] + "Zoë".encode() + data[last + 3 :]
     _cin(settings, shared_fixtures, data)
     partition = Partition.of("cin_census", CIN_YEAR)
     report = stage(settings, partition)
