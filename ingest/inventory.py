@@ -40,12 +40,46 @@ class Return:
     path: Path
     name: str
     files: list[Path] = field(default_factory=list)  # regular files, sorted by name
+    sizes: dict[Path, int] = field(default_factory=dict)  # bytes of each file, from lstat
+    unused: list[FileAccount] = field(default_factory=list)  # entries in it never opened
+
+    def reads_as_xml(self, spec: FeedSpec) -> bool:
+        """Is this return read as XML? Always for an xml feed; for a csv_tables feed with an
+        xml: section, when the folder holds an XML file with something in it."""
+        if spec.format == "xml":
+            return True
+        return bool(spec.raw.get("xml")) and any(
+            f.suffix.lower() == ".xml" and self.sizes[f] > 0 for f in self.files
+        )
 
 
 @dataclass
 class Inventory:
+    folder: str  # the period's landing folder, named under the landing folder
     returns: list[Return]
-    unused: list[FileAccount]  # entries never opened, with the reason
+    loose: list[FileAccount]  # entries beside the return folders, never opened
+
+    @property
+    def unused(self) -> list[FileAccount]:
+        """Every entry never opened, with the reason."""
+        return self.loose + [u for r in self.returns for u in r.unused]
+
+    @property
+    def files(self) -> list[Path]:
+        """Every regular file of every return: what stage hashes and may read."""
+        return [f for r in self.returns for f in r.files]
+
+    def select(self, only: list[str] | None) -> Inventory:
+        """The returns named in `only` (one shard's), with the entries beside the return
+        folders going to the shard that holds the first return; all of them if None."""
+        if only is None:
+            return self
+        unknown = sorted(set(only) - {r.name for r in self.returns})
+        if unknown:
+            raise InputError(self.folder, f"no such return(s) to stage: {', '.join(unknown)}")
+        chosen = [r for r in self.returns if r.name in set(only)]
+        first = bool(chosen) and chosen[0] is self.returns[0]
+        return Inventory(self.folder, chosen, self.loose if first else [])
 
 
 def source_name(path: Path, landing: Path) -> str:
@@ -63,37 +97,46 @@ def take_inventory(settings: Settings, partition: Partition) -> Inventory:
     the period has no landing folder)."""
     landing = settings.landing_dir
     folder = period_dir(landing, partition.feed, partition.year, partition.term)
+    where = source_name(folder, landing)
     if not _is_dir(folder):
-        raise InputError(source_name(folder, landing), "no landing folder for this period")
-    unused: list[FileAccount] = []
+        raise InputError(where, "no landing folder for this period")
     entries = _entries(folder)
-    subdirs = [p for p, mode in entries if stat.S_ISDIR(mode)]
+    subdirs = [p for p, mode, _ in entries if stat.S_ISDIR(mode)]
     if not subdirs:
-        returns = [Return(folder, folder.name)]
-        loose = entries
+        inventory = Inventory(where, [Return(folder, folder.name)], loose=[])
+        inside = {folder: entries}
     else:
-        returns = [Return(p, p.name) for p in subdirs]
-        loose = [(p, mode) for p, mode in entries if not stat.S_ISDIR(mode)]
-        for path, mode in loose:
-            unused.append(_unused(path, landing, _kind(mode) or "a file beside the return folders"))
-        loose = []
-    for ret in returns:
-        inside = loose if ret.path == folder else _entries(ret.path)
-        for path, mode in inside:
+        inventory = Inventory(
+            where,
+            returns=[Return(p, p.name) for p in subdirs],
+            loose=[
+                _unused(p, landing, _kind(mode) or "a file beside the return folders")
+                for p, mode, _ in entries
+                if not stat.S_ISDIR(mode)
+            ],
+        )
+        inside = {p: _entries(p) for p in subdirs}
+    for ret in inventory.returns:
+        for path, mode, size in inside[ret.path]:
             if stat.S_ISREG(mode) and not readable_name(path):
-                unused.append(_unused(path, landing, "its name is not valid UTF-8"))
+                ret.unused.append(_unused(path, landing, "its name is not valid UTF-8"))
             elif stat.S_ISREG(mode):
                 ret.files.append(path)
+                ret.sizes[path] = size
             elif stat.S_ISDIR(mode):
-                unused.extend(_nested(path, landing))
+                ret.unused.extend(_nested(path, landing))
             else:
-                unused.append(_unused(path, landing, f"not a regular file ({_kind(mode)})"))
-    return Inventory(returns=returns, unused=unused)
+                ret.unused.append(_unused(path, landing, f"not a regular file ({_kind(mode)})"))
+    return inventory
 
 
-def _entries(folder: Path) -> list[tuple[Path, int]]:
+def _entries(folder: Path) -> list[tuple[Path, int, int]]:
+    """(path, mode, size) of each entry, by name, from lstat: a link is never followed."""
     with os.scandir(folder) as it:
-        found = [(Path(e.path), e.stat(follow_symlinks=False).st_mode) for e in it]
+        found = []
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            found.append((Path(e.path), st.st_mode, st.st_size))
     return sorted(found, key=lambda item: item[0].name)
 
 
@@ -124,7 +167,7 @@ def _kind(mode: int) -> str | None:
 def _nested(folder: Path, landing: Path) -> list[FileAccount]:
     """A folder inside a return is not read; each entry in it is named (never followed)."""
     found = [_unused(folder, landing, "a folder inside a return folder: not read")]
-    for path, mode in _entries(folder):
+    for path, mode, _ in _entries(folder):
         if stat.S_ISDIR(mode):
             found.extend(_nested(path, landing))
         else:
@@ -192,12 +235,13 @@ def match_table(name: str, spec: FeedSpec, partition: Partition, suffix: str = "
 class ReadPlan:
     """Which files stage reads, and as what; what it will not read; what it must refuse."""
 
-    xml_returns: list[Path] = field(default_factory=list)
+    xml_returns: list[tuple[Path, list[Path]]] = field(default_factory=list)  # folder, files
     csv_files: dict[str, list[tuple[Path, str]]] = field(default_factory=dict)  # table -> files
     present: list[tuple[str, str]] = field(default_factory=list)  # (return, table) as CSV
     missing: list[tuple[Path, str]] = field(default_factory=list)  # (return folder, table)
     unused: list[FileAccount] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # source -> why, refused once read
+    return_of: dict[str, str] = field(default_factory=dict)  # source of a CSV file -> return
 
 
 def plan_returns(
@@ -217,10 +261,9 @@ def plan_returns(
     read: dict[str, Path] = {}  # sha256 -> a file that is read
     spare: list[Path] = []
     for ret in returns:
-        xml_files = [f for f in ret.files if f.suffix.lower() == ".xml"]
-        if spec.format == "xml" or (spec.raw.get("xml") and xml_files):
-            plan.xml_returns.append(ret.path)
-            xml_files = [f for f in xml_files if facts[f].size > 0]
+        if ret.reads_as_xml(spec):
+            xml_files = [f for f in ret.files if f.suffix.lower() == ".xml" and facts[f].size]
+            plan.xml_returns.append((ret.path, xml_files))
             for f in ret.files:
                 if facts[f].size == 0:
                     plan.unused.append(_unused(f, landing, "empty file (0 bytes)"))
@@ -252,6 +295,7 @@ def plan_returns(
                 plan.missing.append((ret.path, table))
                 continue
             plan.csv_files.setdefault(table, []).extend((f, ret.name) for f in files)
+            plan.return_of.update((source_name(f, landing), ret.name) for f in files)
             plan.present.append((ret.name, table))
             for f in files:
                 read.setdefault(facts[f].sha256, f)

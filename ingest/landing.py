@@ -86,26 +86,3 @@ def la_of_return(return_dir: Path) -> int | None:
     """The LA code a return folder is named for (LA202 -> 202), if it follows the layout."""
     match = _LA_DIR.match(return_dir.name)
     return int(match.group(1)) if match else None
-
-
-def find_table_file(return_dir: Path, table: str, suffix: str = "csv") -> Path | None:
-    """The file holding one table of a return: <table>.<suffix>, <prefix>_<table>.<suffix>
-    (census exports) or <table>_<year>.<suffix> (annual files)."""
-    candidates = sorted(
-        p
-        for p in return_dir.iterdir()
-        if p.is_file()
-        and p.name.endswith(f".{suffix}")
-        and (
-            p.name == f"{table}.{suffix}"
-            or p.name.endswith(f"_{table}.{suffix}")
-            or re.fullmatch(rf"{re.escape(table)}_\d{{4}}-\d{{2}}\.{suffix}", p.name)
-        )
-    )
-    exact = [p for p in candidates if p.name == f"{table}.{suffix}"]
-    if exact:  # episodes.csv, not sw_episodes.csv, is the SSDA903 episodes table
-        return exact[0]
-    if len(candidates) > 1:
-        names = ", ".join(p.name for p in candidates)
-        raise ValueError(f"{return_dir}: more than one file for table {table!r}: {names}")
-    return candidates[0] if candidates else None

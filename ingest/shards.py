@@ -22,19 +22,9 @@ from pathlib import Path
 from ingest.accounting import StageReport
 from ingest.attempts import SHARDS, keep_loaded
 from ingest.errors import InputError
+from ingest.inventory import Inventory, source_name, take_inventory
 from ingest.spec import load_spec
-from ingest.stage import (
-    QUARANTINE_ORDER,
-    REPORT,
-    WARNINGS,
-    load_id_of,
-    partition_returns,
-    relative,
-    return_files,
-    stage,
-    write_parquet,
-)
-from ingest.xml_source import uses_xml
+from ingest.stage import QUARANTINE_ORDER, REPORT, WARNINGS, load_id_of, stage, write_parquet
 from npd.config import Settings
 from npd.duck import columns_of, local_duckdb, sql_str
 from npd.partition import Partition
@@ -44,8 +34,8 @@ def plan(settings: Settings, partition: Partition, shards: int) -> list[list[str
     """Up to `shards` contiguous groups of return folder names, balanced by bytes."""
     if shards < 1:
         raise ValueError(f"shards must be at least 1, not {shards}")
-    returns = partition_returns(settings, partition)
-    sizes = [sum(p.stat().st_size for p in return_files([r])) for r in returns]
+    returns = take_inventory(settings, partition).returns
+    sizes = [sum(r.sizes.values()) for r in returns]
     target = sum(sizes) / min(shards, len(returns))
     groups: list[list[str]] = [[]]
     filled = 0.0
@@ -73,8 +63,8 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
     started = time.perf_counter()
     folders = [shard_dir(settings, partition, i) for i in range(shards)]
     reports = [_shard_report(settings, partition, f) for f in folders]
-    returns = partition_returns(settings, partition)
-    checksums = _covering_checksums(settings, partition, returns, reports)
+    inventory = take_inventory(settings, partition)
+    checksums = _covering_checksums(settings, partition, inventory, reports)
     load_id = load_id_of(partition, checksums)
     out = partition.staging_dir(settings)
     merging = out / SHARDS / "merged"
@@ -82,10 +72,10 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
         shutil.rmtree(merging)
     (merging / "tables").mkdir(parents=True)
     spec = load_spec(partition.feed).for_year(partition.year)
-    xml = [r.name for r in returns if uses_xml(spec, r)]
+    xml = [r.name for r in inventory.returns if r.reads_as_xml(spec)]
     # One stage reads every XML return before the CSV ones; so does each shard. A feed
     # taking both forms (SSDA903) has its tables put back in that order; others concatenate.
-    mixed = 0 < len(xml) < len(returns)
+    mixed = 0 < len(xml) < len(inventory.returns)
     first_xml = (
         "ORDER BY _return IN (" + ", ".join(sql_str(x) for x in xml) + ") DESC, "
         "filename, file_row_number"
@@ -143,14 +133,14 @@ def _shard_report(settings: Settings, partition: Partition, folder: Path) -> Sta
     path = folder / REPORT
     if not path.exists():
         raise InputError(
-            relative(folder, settings.staging_dir),
+            source_name(folder, settings.staging_dir),
             f"{partition.label}: shard {folder.name} has not been staged",
         )
     return StageReport.read(path)
 
 
 def _covering_checksums(
-    settings: Settings, partition: Partition, returns: list[Path], reports: list[StageReport]
+    settings: Settings, partition: Partition, inventory: Inventory, reports: list[StageReport]
 ) -> dict[str, str]:
     """The shards' input checksums, if they cover exactly the partition's files as they
     are now (a return added or a file replaced since the shards ran refuses the merge)."""
@@ -160,7 +150,7 @@ def _covering_checksums(
         if twice:
             raise InputError(twice[0], f"{partition.label}: staged by more than one shard")
         checksums.update(report.inputs)
-    now = {relative(p, settings.landing_dir) for p in return_files(returns)}
+    now = {source_name(p, settings.landing_dir) for p in inventory.files}
     missing, gone = sorted(now - set(checksums)), sorted(set(checksums) - now)
     if missing or gone:
         name, why = (

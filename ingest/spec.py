@@ -112,6 +112,12 @@ class FeedSpec:
     changes: tuple[Change, ...]
     raw: dict[str, Any]
 
+    @property
+    def reference(self) -> str:
+        """The day no stated date may fall after (ingest.stage.row_checks): census_day,
+        31_march or year_end."""
+        return self.raw.get("reference", "year_end")
+
     def for_year(self, year: AcademicYear | str) -> FeedSpec:
         """The schema in force in an academic year: the base with every change up to it applied."""
         year = AcademicYear.parse(year)

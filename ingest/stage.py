@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import shutil
 import tempfile
 import time
@@ -21,16 +20,8 @@ from pathlib import Path
 from ingest.accounting import FileAccount, StageReport
 from ingest.attempts import keep_loaded
 from ingest.convert import RowChecks
-from ingest.errors import InputError
 from ingest.feeds import DeriveContext, get_feed
-from ingest.inventory import (
-    Inventory,
-    ReadPlan,
-    Return,
-    plan_returns,
-    source_name,
-    take_inventory,
-)
+from ingest.inventory import Inventory, ReadPlan, plan_returns, source_name, take_inventory
 from ingest.sniff import FileFacts, sniff
 from ingest.spec import QUARANTINE_LIMIT_MIN_ROWS, FeedSpec, load_spec
 from ingest.staging import StagingSession, staged_name
@@ -61,9 +52,8 @@ def stage(
     started = time.perf_counter()
     feed = get_feed(partition.feed)
     spec = load_spec(partition.feed).for_year(partition.year)
-    inventory = take_inventory(settings, partition)
-    returns, unused = _selected(settings, inventory, only)
-    facts = sniff_files([f for r in returns for f in r.files])
+    inventory = take_inventory(settings, partition).select(only)
+    facts = sniff_files(inventory.files)
     checksums = {source_name(p, settings.landing_dir): f.sha256 for p, f in facts.items()}
     load_id = load_id_of(partition, checksums)
     if out is None:
@@ -79,8 +69,8 @@ def stage(
     ):
         session = StagingSession(con, settings.landing_dir, load_id, Path(work))
         session.checks = row_checks(spec, partition)
-        session.accounts.extend(unused)
-        plan = plan_returns(settings.landing_dir, spec, partition, returns, facts)
+        session.accounts.extend(inventory.unused)
+        plan = plan_returns(settings.landing_dir, spec, partition, inventory.returns, facts)
         session.accounts.extend(plan.unused)
         present = stage_xml_returns(session, plan.xml_returns, spec, partition.year)
         for name, files in plan.csv_files.items():  # one read per table across every return
@@ -89,7 +79,7 @@ def stage(
             source = f"{source_name(return_dir, settings.landing_dir)}/<{table}>"
             session.record_missing(source, spec.tables[table], spec.tables[table].required)
         refused = _refuse_after_read(session, plan, spec, partition)
-        refused_pairs = {(_return_of(source, plan), table) for source, table in refused}
+        refused_pairs = {(plan.return_of.get(source), table) for source, table in refused}
         present.extend(p for p in plan.present if p not in refused_pairs)
         for child in spec.tables.values():
             if child.parent:
@@ -201,26 +191,14 @@ def read_report(settings: Settings, partition: Partition) -> StageReport:
     return StageReport.read(path)
 
 
-def partition_returns(settings: Settings, partition: Partition) -> list[Path]:
-    """The partition's return folders in staging order (raises InputError if it has none)."""
-    return [r.path for r in take_inventory(settings, partition).returns]
-
-
-def return_files(returns: list[Path]) -> list[Path]:
-    """The regular files of the returns (never a link, FIFO or device: ingest.inventory)."""
-    found = []
-    for folder in returns:
-        with os.scandir(folder) as it:
-            found += sorted(Path(e.path) for e in it if e.is_file(follow_symlinks=False))
-    return found
-
-
-def input_checksums(settings: Settings, returns: list[Path]) -> dict[str, str]:
-    """SHA-256 of every file of the returns, by path under the landing folder."""
-    paths = return_files(returns)
+def landing_checksums(inventory: Inventory, landing: Path) -> dict[str, str]:
+    """SHA-256 of every file stage may read, by its name under the landing folder: the same
+    files and names as stage's own (ingest.inventory), so a load id computed here is the
+    one stage gives."""
+    paths = inventory.files
     with ThreadPoolExecutor(max_workers=threads()) as pool:  # hashlib releases the GIL
         digests = list(pool.map(_sha256, paths))
-    return {relative(p, settings.landing_dir): d for p, d in zip(paths, digests, strict=True)}
+    return {source_name(p, landing): d for p, d in zip(paths, digests, strict=True)}
 
 
 def sniff_files(paths: list[Path]) -> dict[Path, FileFacts]:
@@ -229,42 +207,10 @@ def sniff_files(paths: list[Path]) -> dict[Path, FileFacts]:
         return dict(zip(paths, pool.map(sniff, paths), strict=True))
 
 
-def _selected(
-    settings: Settings, inventory: Inventory, only: list[str] | None
-) -> tuple[list[Return], list[FileAccount]]:
-    """The returns to stage (all, or one shard's) and the unused entries that go with them:
-    those inside them, and those beside the return folders with the first return."""
-    if only is None:
-        return inventory.returns, inventory.unused
-    names = {r.name for r in inventory.returns}
-    unknown = sorted(set(only) - names)
-    if unknown:
-        raise InputError(
-            relative(inventory.returns[0].path.parent, settings.landing_dir),
-            f"no such return(s) to stage: {', '.join(unknown)}",
-        )
-    chosen = [r for r in inventory.returns if r.name in set(only)]
-    first = inventory.returns[0].name in set(only)
-    folders = {source_name(r.path, settings.landing_dir) + "/" for r in chosen}
-    unused = [
-        u
-        for u in inventory.unused
-        if any(u.source_file.startswith(f) for f in folders)
-        or (
-            first
-            and not any(
-                u.source_file.startswith(source_name(r.path, settings.landing_dir) + "/")
-                for r in inventory.returns
-            )
-        )
-    ]
-    return chosen, unused
-
-
 def row_checks(spec: FeedSpec, partition: Partition) -> RowChecks:
     """The partition's reference day, after which no stated date may fall: the census day,
     31 March for a social care year, or the end of the academic year."""
-    kind = spec.raw.get("reference", "year_end")
+    kind = spec.reference
     year = partition.year
     if kind == "census_day" and partition.term is not None:
         return RowChecks(year.census_date(partition.term), f"census day {partition.label}")
@@ -297,14 +243,6 @@ def _refuse_after_read(
     for source, why in refused.items():
         session.reject_after_read(source, why)
     return {(a.source_file, a.table) for a in session.accounts if a.source_file in refused}
-
-
-def _return_of(source: str, plan: ReadPlan) -> str:
-    for files in plan.csv_files.values():
-        for path, return_name in files:
-            if path.as_posix().endswith("/" + source) or path.as_posix() == source:
-                return return_name
-    return ""
 
 
 def _same_year(value: str, year: AcademicYear) -> bool:
@@ -341,10 +279,3 @@ def load_id_of(partition: Partition, checksums: dict[str, str]) -> str:
     for name, checksum in sorted(checksums.items()):
         digest.update(f"{name}\0{checksum}\n".encode())
     return f"{partition.feed}-{partition.year.slug}-{partition.term_slug}-{digest.hexdigest()[:12]}"
-
-
-def relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.name

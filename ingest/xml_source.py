@@ -54,10 +54,9 @@ and `_line`, which the quarantine keeps with the raw text.
 
 Using it
 --------
-`stage_xml_returns(session, return_dirs, spec, year)` stages every *.xml file of a
-partition's XML returns, one typing pass per table across all of them (ingest/stage.py
-calls it with the returns whose spec format is xml, or the csv_tables return folders
-that hold an XML file); `stage_xml_return` does one folder. `XmlReader(path, source,
+`stage_xml_returns(session, returns, spec, year)` stages the XML files of a partition's
+XML returns, one typing pass per table across all of them (ingest/stage.py calls it with
+the returns ingest.inventory reads as XML, each with its files). `XmlReader(path, source,
 xml_layout(spec, year))` yields `(table, pyarrow.RecordBatch)` for work without DuckDB
 (tests/feeds/children/bench_xml.py).
 
@@ -1453,60 +1452,24 @@ def _tail_text(path: Path, source: str, encoding: _Encoding, from_line: int | No
 # -- staging ------------------------------------------------------------------------------
 
 
-def return_xml_files(return_dir: Path) -> list[Path]:
-    """The XML files of a return: regular, non-empty files only, never through a link (an
-    empty file is accounted as not used by ingest.inventory)."""
-    with os.scandir(return_dir) as entries:
-        return sorted(
-            Path(e.path)
-            for e in entries
-            if e.name.lower().endswith(".xml")
-            and e.is_file(follow_symlinks=False)
-            and e.stat(follow_symlinks=False).st_size > 0
-        )
-
-
-def uses_xml(spec: FeedSpec, return_dir: Path) -> bool:
-    """Read this return as XML? Always for an xml feed; for a csv_tables feed with an xml:
-    section, when the return folder holds an XML file (either form per return)."""
-    if spec.format == "xml":
-        return True
-    if not spec.raw.get("xml"):
-        return False
-    xml_files = return_xml_files(return_dir)
-    if xml_files and any(p.suffix.lower() == ".csv" for p in return_dir.iterdir()):
-        raise InputError(
-            return_dir.name,
-            "holds both an XML return and CSV tables; a return must be one or the other",
-        )
-    return bool(xml_files)
-
-
-def stage_xml_return(
-    session, return_dir: Path, spec: FeedSpec, year: AcademicYear | str
-) -> list[str]:
-    """Stage every XML file of one return folder; the names of the tables it supplied."""
-    return [table for _, table in stage_xml_returns(session, [return_dir], spec, year)]
-
-
 def stage_xml_returns(
-    session, return_dirs: list[Path], spec: FeedSpec, year: AcademicYear | str
+    session, returns: list[tuple[Path, list[Path]]], spec: FeedSpec, year: AcademicYear | str
 ) -> list[tuple[str, str]]:
-    """Stage the XML files of every return of a partition; (return, table) pairs supplied.
+    """Stage the XML files of every return of a partition (each return folder with the
+    files ingest.inventory found to read in it); (return, table) pairs supplied.
 
     `session` is the partition's StagingSession: rows are typed, quarantined and accounted
     for by it, exactly as for CSV files, in one pass per table across every file (150 LA
     returns cost ten typing passes, not 1,500).
     """
-    if not return_dirs:
+    if not returns:
         return []
     layout = xml_layout(spec, year)
     files: list[tuple[Path, str]] = []
     supplied: list[tuple[str, str]] = []
     for table in spec.tables.values():
         session.ensure_table(table)
-    for return_dir in return_dirs:
-        found = return_xml_files(return_dir)
+    for return_dir, found in returns:
         where = session.source_name(return_dir)
         for table in spec.tables.values():
             if not found or table.name not in layout.tables:
@@ -1709,9 +1672,6 @@ __all__ = [
     "XmlReader",
     "XmlTable",
     "has_xml_form",
-    "return_xml_files",
-    "stage_xml_return",
     "stage_xml_returns",
-    "uses_xml",
     "xml_layout",
 ]

@@ -37,13 +37,14 @@ class Inputs:
 def landing_inputs(settings: Settings, partition: Partition) -> Inputs | None:
     """Checksum the partition's landing files the way staging does; None without a landing folder."""
     from ingest.errors import InputError
-    from ingest.stage import input_checksums, load_id_of, partition_returns
+    from ingest.inventory import take_inventory
+    from ingest.stage import landing_checksums, load_id_of
 
     try:
-        returns = partition_returns(settings, partition)
+        inventory = take_inventory(settings, partition)
     except InputError:
         return None
-    checksums = input_checksums(settings, returns)
+    checksums = landing_checksums(inventory, settings.landing_dir)
     return Inputs(load_id=load_id_of(partition, checksums), checksums=checksums)
 
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from ingest.errors import InputError
 from ingest.spec import load_spec
 from ingest.stage import stage
-from ingest.xml_source import XmlReader, return_xml_files, xml_layout
+from ingest.xml_source import XmlReader, xml_layout
 from npd.config import Settings
 from npd.partition import Partition
 from npd.periods import AcademicYear
@@ -635,7 +635,6 @@ def test_the_reader_never_follows_a_link_nor_opens_a_fifo(returns: Returns, tmp_
     folder.mkdir()
     (folder / "link.xml").symlink_to(real)
     os.mkfifo(folder / "pipe.xml")
-    assert return_xml_files(folder) == []  # neither is listed as a file of the return
     layout = xml_layout(load_spec("cin_census").for_year(YEAR), YEAR)
     with pytest.raises(InputError, match=r"link\.xml: is a symbolic link: not followed"):
         list(XmlReader(folder / "link.xml", "link.xml", layout).batches())

@@ -350,3 +350,38 @@ def test_returns_with_different_headers_are_staged_one_after_another_in_full(
         *[("LA330", i + 2, ids[i]) for i in range(2)],
         *[("LA204", i + 2, f"other-{i}") for i in range(ROWS)],
     ]
+
+
+def test_the_manifest_checksums_exactly_the_files_stage_reads(
+    settings: Settings, shared_fixtures: Path, tmp_path: Path
+) -> None:
+    """A backfill decides "unchanged" from landing_inputs; it must name and hash the same
+    files as stage, or a partition with an unused entry would load again on every run."""
+    from npd.manifest import landing_inputs
+
+    header, rows = _fixture_rows(shared_fixtures)
+    pupils = _write(_return_file(settings), header, rows)
+    folder = pupils.parent
+    (folder / "notes.txt").write_text("for the DfE\n")  # read as nothing, but hashed
+    (folder.parent / "README.txt").write_text("beside the returns\n")  # never opened
+    (folder / b"caf\xe9.csv".decode("utf-8", "surrogateescape")).write_bytes(b"a\n1\n")
+    outside = tmp_path / "outside.csv"
+    outside.write_text("secret\n")
+    (folder / "link.csv").symlink_to(outside)
+
+    inputs = landing_inputs(settings, PARTITION)
+    report = stage(settings, PARTITION)
+    assert inputs is not None
+    assert inputs.checksums == report.inputs
+    assert inputs.load_id == report.load_id
+    assert sorted(report.inputs) == [
+        "2024-25/school_census/spring/LA202/2025_spring_pupilonroll.csv",
+        "2024-25/school_census/spring/LA202/notes.txt",
+    ]
+    unused = sorted(f.source_file for f in report.files if f.status == "unused")
+    assert unused == [
+        "2024-25/school_census/spring/LA202/caf\ufffd.csv",
+        "2024-25/school_census/spring/LA202/link.csv",
+        "2024-25/school_census/spring/LA202/notes.txt",
+        "2024-25/school_census/spring/README.txt",
+    ]
