@@ -221,7 +221,10 @@ def _safe_url(url: str) -> str:
 
 @contextmanager
 def _engine(url: str) -> Iterator[sa.Engine]:
-    from warehouse.engine import open_engine
-
-    with open_engine(url) as engine:
+    """A pool-less engine on a migration's server (warehouse.engine opens the stores a step
+    uses; the schema layer below it cannot import it)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
         yield engine
+    finally:
+        engine.dispose()
