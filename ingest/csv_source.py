@@ -3,16 +3,22 @@
 DuckDB's parallel CSV reader does the work. Rows with the wrong number of fields
 or bytes that are not valid in the declared encoding are not dropped: the reader
 records them (store_rejects) and they come back as quarantine candidates with
-their line number and raw text. Every data row gets its line number in the file
-(header = line 1), exact for files without line breaks inside quoted fields.
+their line number and raw text. Every data row, and every rejected one, gets the physical
+line of the file on which it starts (header = line 1).
+
+Counting rows is enough for that while every record is one line. A file whose line count
+says otherwise (a quoted value holding a line break, a blank line) gets one more streaming
+pass that finds where each record starts, splitting records as DuckDB's reader does.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import re
+from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from pathlib import Path
 
@@ -44,6 +50,7 @@ class Reject:
 
 
 HEADER_LIMIT = 1 << 20  # a header row longer than 1 MB is not a header
+PIECE = 1 << 20  # record_runs reads a file this many characters at a time
 RAW_LIMIT = 4000  # characters of a refused line kept in quarantine
 
 
@@ -106,6 +113,7 @@ class CsvFile:
     path: Path
     source: str  # path relative to the landing folder
     return_name: str
+    newlines: int | None = None  # line breaks in the file (FileFacts.newlines), if known
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,11 @@ def load_csv_files(
     The read is stored once, as text, in read order (files in list order, each file's rows in
     line order: DuckDB keeps insertion order), so a row's rowid is its ordinal and no window
     function (single-threaded) or sort is needed to number rows. Lineage is computed by the
-    view over it from small per-file constants."""
+    view over it from small per-file constants.
+
+    Reject lines come from DuckDB as record numbers (header = 1, a blank line counts, a
+    record over several lines counts once). Where a file's lines outnumber its records,
+    `_record_lines` finds each record's first line and both rejects and rows are given it."""
     n = next(_ids)
     name, rejects_table, rejects_scan = f"raw_{n}", f"rejects_{n}", f"rejects_scan_{n}"
     columns = "{" + ", ".join(f"{sql_str(h)}: 'VARCHAR'" for h in header) + "}"
@@ -174,15 +186,34 @@ def load_csv_files(
         ).fetchall()
     }
     starts = [counts.get(i, (0, 0))[1] for i in range(len(files))]
-    skipped = [len({r.line for r in rejects.get(f.source, [])}) for f in files]
-    # A row's line: its place in its file + 1 for the header + the lines rejected before it.
-    # Rows after a file's last rejected line follow on directly; rows before it (files with
-    # rejected lines only) are looked up in a small line map.
-    line = f"r.rowid - {_int_list(starts)}[r._file + 1] + 2 + {_int_list(skipped)}[r._file + 1]"
+    # A row's line: its place in its file + the file's tail (the line of its first row, had
+    # nothing before it been out of step). Rows before the last one out of step (after a
+    # rejected or blank line, a record over several lines) are looked up in a line map.
+    tails: list[int] = []
+    maps: dict[int, np.ndarray] = {}
+    for i, f in enumerate(files):
+        found_here = rejects.get(f.source, [])
+        rejected = {r.line for r in found_here}
+        rows_here = counts.get(i, (0, 0))[0]
+        tails.append(2 + len(rejected))
+        if _lines_of(f, encoding) == rows_here + len(rejected) + 1:  # one line per record
+            if rejected:
+                maps[i] = _after_rejects(rejected)
+            continue
+        located = _record_lines(f.path, encoding, rejected, rows_here)
+        if located is None:  # the reader split records otherwise: keep counting
+            if rejected:
+                maps[i] = _after_rejects(rejected)
+            continue
+        row_lines, reject_lines = located
+        rejects[f.source] = [replace(r, line=reject_lines[r.line]) for r in found_here]
+        tails[i], kept = _tail_of(row_lines)
+        if kept.size:
+            maps[i] = kept
+    line = f"r.rowid - {_int_list(starts)}[r._file + 1] + {_int_list(tails)}[r._file + 1]"
     join = ""
-    rejecting = {i: rejects[f.source] for i, f in enumerate(files) if rejects.get(f.source)}
-    if rejecting:
-        lines = _line_map(rejecting)
+    if maps:
+        lines = _line_map(maps)
         con.register(f"{name}_lines_view", lines)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_lines AS SELECT * FROM {name}_lines_view")
         con.unregister(f"{name}_lines_view")
@@ -248,14 +279,28 @@ def _rejects_of(found: list[tuple], header: list[str], encoding: str) -> list[Re
     return list(by_line.values())
 
 
-def _line_map(rejects: dict[int, list[Reject]]) -> pa.Table:
-    """For files with rejected lines only (by file index): each parsed row's line number up to
-    the file's last rejected line, skipping the rejected lines."""
+def _after_rejects(rejected: set[int]) -> np.ndarray:
+    """For a file of one line per record: each parsed row's line up to the file's last
+    rejected line, skipping the rejected lines (rows after it follow on directly)."""
+    lines = np.array(sorted(rejected), dtype=np.int64)
+    return np.setdiff1d(np.arange(2, lines.max() + 2, dtype=np.int64), lines)
+
+
+def _tail_of(row_lines: np.ndarray) -> tuple[int, np.ndarray]:
+    """A file's tail (line = place in file + tail from its last row on) and the lines of the
+    rows before the last one out of step, which the line map must hold."""
+    if not row_lines.size:
+        return 2, row_lines
+    offsets = row_lines - np.arange(row_lines.size, dtype=np.int64)
+    tail = int(offsets[-1])
+    out_of_step = np.flatnonzero(offsets != tail)
+    return tail, row_lines[: out_of_step[-1] + 1 if out_of_step.size else 0]
+
+
+def _line_map(maps: dict[int, np.ndarray]) -> pa.Table:
+    """The line of each row in a file's map (by file index), rows numbered from 1."""
     files, ords, lines = [], [], []
-    for index, found in rejects.items():
-        rejected = np.array(sorted({r.line for r in found}), dtype=np.int64)
-        span = np.arange(2, rejected.max() + 2, dtype=np.int64)
-        kept = np.setdiff1d(span, rejected)  # lines after the last reject follow on directly
+    for index, kept in maps.items():
         files.append(np.full(kept.size, index, dtype=np.int64))
         ords.append(np.arange(1, kept.size + 1, dtype=np.int64))
         lines.append(kept)
@@ -266,6 +311,176 @@ def _line_map(rejects: dict[int, list[Reject]]) -> pa.Table:
             "_line": pa.array(np.concatenate(lines), pa.int64()),
         }
     )
+
+
+def _lines_of(f: CsvFile, encoding: str) -> int | None:
+    """Physical lines in a file (a last line without a line break counts): from the line
+    breaks the stage counted when it has them, else counted here. None where the encoding
+    is not ASCII-compatible (UTF-16), which sends the file to `_record_lines`."""
+    if _codec(encoding).startswith("utf-16"):
+        return None
+    with f.path.open("rb") as fh:
+        newlines = f.newlines
+        if newlines is None:
+            newlines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        size = fh.seek(0, 2)
+        if not size:
+            return 0
+        fh.seek(size - 1)
+        return newlines + (fh.read(1) != b"\n")
+
+
+def _codec(encoding: str) -> str:
+    codec = _DUCK_ENCODINGS.get(encoding.lower().replace("_", "-"), encoding)
+    return "utf-8-sig" if codec == "utf-8" else codec
+
+
+def _record_lines(
+    path: Path, encoding: str, rejected: set[int], rows: int
+) -> tuple[np.ndarray, dict[int, int]] | None:
+    """The first line of every parsed row of a file (in order) and of every rejected record
+    (by DuckDB's record number), from one streaming pass. None if the pass does not find
+    the records the reader found (then the counted lines stand)."""
+    firsts = array("q")  # every record's first line: 8 bytes a record, whatever it holds
+    blanks = bytearray()  # 1 where the record is a blank line (the reader skips it)
+    for first, n, blank in record_runs(path, encoding):
+        firsts.extend(range(first, first + n))
+        blanks.extend(b"\1" * n if blank else bytes(n))
+    starts = np.frombuffer(firsts, dtype=np.int64) if firsts else np.zeros(0, np.int64)
+    numbers = np.array(sorted(rejected), dtype=np.int64) - 1  # DuckDB's record number - 1
+    if numbers.size and (numbers[0] < 1 or numbers[-1] >= starts.size):
+        return None
+    keep = np.frombuffer(blanks, dtype=np.uint8) == 0
+    if not keep[numbers].all():  # a blank line rejected: not the records the reader saw
+        return None
+    keep[numbers] = False
+    keep[:1] = False  # the header
+    if int(keep.sum()) != rows:
+        return None
+    return starts[keep], {int(k) + 1: int(starts[k]) for k in numbers}
+
+
+# Where DuckDB's CSV reader is in a record (delimiter ',', quote and escape '"'):
+_START, _FIELD, _SPACE, _PLAIN, _QUOTED, _CLOSED = range(6)
+# Lines that are each a whole record, matched in one call (C speed): a line without quotes,
+# or fields each empty, plain, or quoted and closed (after one space at most: after two it
+# is plain text) with only spaces between a closing quote and what follows. A blank line,
+# a record over several lines or anything else irregular ends the match.
+_QUOTED_RE = r'"[^"\n]*+(?:""[^"\n]*+)*+"'
+_FIELD_RE = rf'(?:[^ ",\n][^,\n]*+| ?{_QUOTED_RE} *+| [^ ",\n][^,\n]*+|  [^,\n]*+| ?)'
+_ONE_LINE_RECORDS = re.compile(
+    rf'(?:(?!\r?\n)(?:[^"\n\r]++\r?\n|{_FIELD_RE}(?:,{_FIELD_RE})*+\r?\n))*+'
+)
+_BLANK_LINES = re.compile(r"(?:\r?\n)++")
+
+
+def record_starts(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, bool]]:
+    """(first line, is blank) of every record of a CSV file, header first."""
+    for first, n, blank in record_runs(path, encoding):
+        for k in range(n):
+            yield first + k, blank
+
+
+def record_runs(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, int, bool]]:
+    """Runs of records of a CSV file, header first, as (first line, records, blank): the
+    records of a run are one line each, except a run of one that is not blank, which may
+    go on over the lines up to the next run's first line.
+
+    Records are split as DuckDB's reader splits them: a quote opens a quoted value at the
+    start of a field or after one space; anywhere else it is text. Blank lines are records
+    (they count in the reader's record numbers) that the reader skips. The file is read in
+    blocks of PIECE characters, a longer line in pieces, so memory stays bounded whatever
+    the file holds. Line breaks are LF or CRLF: the stage rewrites others before reading."""
+    with path.open(encoding=_codec(encoding), errors="replace", newline="") as fh:
+        line_no, state, start, carry = 1, _START, 1, ""
+        while True:
+            block = fh.read(PIECE)
+            if not block and not carry:
+                break
+            text = carry + block if block else carry + "\n"  # a last line without a break
+            end = text.rfind("\n") + 1
+            if not end:  # within a line longer than a block: step through this piece
+                cut = len(text) - text.endswith("\r")  # a CR may be half of a CRLF
+                if state == _START and cut:
+                    start = line_no
+                state, carry = _step(text, state, 0, cut), text[cut:]
+                continue
+            pos = 0
+            while pos < end:
+                if state == _START:
+                    quote = text.find('"', pos, end)
+                    plain = end if quote < 0 else text.rfind("\n", pos, quote) + 1 or pos
+                    if plain > pos and not _blank_line_in(text, pos, plain):
+                        n = text.count("\n", pos, plain)  # lines without quotes, one a record
+                        yield line_no, n, False
+                        line_no, pos = line_no + n, plain
+                        continue
+                    stop = _ONE_LINE_RECORDS.match(text, pos, end).end()
+                    if stop > pos:
+                        n = text.count("\n", pos, stop)
+                        yield line_no, n, False
+                        line_no, pos = line_no + n, stop
+                        continue
+                    blank = _BLANK_LINES.match(text, pos, end)
+                    if blank:
+                        n = text.count("\n", pos, blank.end())
+                        yield line_no, n, True
+                        line_no, pos = line_no + n, blank.end()
+                        continue
+                    start = line_no  # a record that may go on over several lines
+                eol = text.find("\n", pos, end) + 1
+                if state != _QUOTED or text.find('"', pos, eol) >= 0:
+                    state = _step(text, state, pos, eol)
+                line_no, pos = line_no + 1, eol
+                if state != _QUOTED:
+                    yield start, 1, False
+                    state = _START
+            carry = text[end:]
+            if not block:
+                break
+        if state != _START:  # a quoted value never closed: the record runs to the end
+            yield start, 1, False
+
+
+def _blank_line_in(text: str, pos: int, end: int) -> bool:
+    """Is any of the whole lines text[pos:end] blank?"""
+    return (
+        text.startswith(("\n", "\r\n"), pos, end)
+        or text.find("\n\n", pos, end) >= 0
+        or text.find("\n\r\n", pos, end) >= 0
+    )
+
+
+def _step(text: str, state: int, i: int, n: int) -> int:
+    """The reader's state after text[i:n], a piece of one line (a line break only at its
+    end): the state machine of DuckDB's reader, as far as it decides where records end."""
+    while i < n:
+        if state == _QUOTED:
+            i = text.find('"', i, n) + 1
+            if not i:
+                return _QUOTED
+            state = _CLOSED
+            continue
+        if state == _PLAIN:  # quotes are text until the next delimiter
+            i = text.find(",", i, n) + 1
+            if not i:
+                return _PLAIN
+            state = _FIELD
+            continue
+        c = text[i]
+        if c == '"':
+            state = _QUOTED  # opens a value, or (after a closing quote) an escaped quote
+        elif c == ",":
+            state = _FIELD
+        elif c == "\n":
+            return state
+        elif c == " ":
+            if state != _CLOSED:  # one space may come before a quote, not two
+                state = _SPACE if state in (_START, _FIELD) else _PLAIN
+        else:
+            state = _PLAIN
+        i += 1
+    return state
 
 
 def raw_json(alias: str, header: list[str]) -> str:
