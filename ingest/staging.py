@@ -111,7 +111,9 @@ class StagingSession:
                 self.reject_unread(path, account, return_name, exc.problem, facts)
                 continue
             control = control or file_facts.control
-            by_header.setdefault(tuple(header), []).append(CsvFile(read_path, source, return_name))
+            by_header.setdefault(tuple(header), []).append(
+                CsvFile(read_path, source, return_name, newlines=file_facts.newlines)
+            )
         checks = replace(checks, control=control)
         by_source = {a.source_file: a for a in accounts}
         for header, group in by_header.items():
