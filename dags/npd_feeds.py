@@ -20,7 +20,8 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
-from ingest.feeds import FEEDS, Feed
+from core.feeds import FEEDS, Feed
+from core.periods import TERMS
 from npd.airflow_tasks import (
     WAREHOUSE_POOL,
     any_partition_loaded,
@@ -29,7 +30,6 @@ from npd.airflow_tasks import (
     stage_shards,
 )
 from npd.calendars import calendar_of
-from npd.periods import TERMS
 from npd.timetables import ReferenceDayTimetable
 
 DEFAULT_ARGS = {

@@ -1,7 +1,7 @@
 """Resolve the `$`-references in suite JSON to values from their one source of truth.
 
 Suites never re-type a code list: they name it, and the value set is read from
-npd/codelists (or the identifier checks) when the suite is built, so adding a
+core/codelists (or the identifier checks) when the suite is built, so adding a
 code there changes every suite without touching the JSON. Partition values (the
 year and term being validated) are `$param` references, passed at run time.
 
@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
+from core.codes import codelist, la_code_ranges
 from linkage.identifiers import UpnStatus
-from npd.codes import codelist, la_code_ranges
 
 ParamKind = Literal["set", "value"]
 

@@ -41,7 +41,7 @@ import csv
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from npd.duck import quote_ident, sql_str
+from core.duck import quote_ident, sql_str
 
 if TYPE_CHECKING:
     import duckdb

@@ -35,14 +35,14 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from core.config import Settings
+from core.duck import local_duckdb, quote_ident, scalar, sql_str
 from governance import csv_safe, objections, releases
 from governance.disclosure import DisclosurePolicy, protect
 from governance.keys import load_key
 from governance.pseudonymise import derived_key, register_key, sql_pseudonym
 from governance.tables import present
-from npd import audit
-from npd.config import Settings
-from npd.duck import local_duckdb, quote_ident, scalar, sql_str
+from warehouse import audit
 from warehouse.bulk import query_arrow
 from warehouse.engine import open_engine
 from warehouse_schema.catalogue import Column, Table, load_catalogue

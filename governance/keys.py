@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from npd.config import Settings
+from core.config import Settings
 
 log = logging.getLogger(__name__)
 

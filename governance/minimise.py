@@ -6,8 +6,8 @@ Nothing here names a column: the catalogue is the only place that does.
 
 from __future__ import annotations
 
+from core.duck import quote_ident
 from governance.pseudonymise import sql_pseudonym
-from npd.duck import quote_ident
 from warehouse_schema.catalogue import Table
 
 POSTCODE = r"^[A-Z]{1,2}[0-9][0-9A-Z]? [0-9][A-Z]{2}$"

@@ -13,9 +13,9 @@ from __future__ import annotations
 import pyarrow as pa
 import sqlalchemy as sa
 
+from core.duck import sql_str
 from governance.roles import SERVICE_PURPOSES
-from npd.audit import now
-from npd.duck import sql_str
+from warehouse.audit import now
 from warehouse.bulk import query_arrow
 from warehouse.load import append
 from warehouse_schema.catalogue import load_catalogue

@@ -22,8 +22,8 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
-from npd.audit import now
-from npd.duck import local_duckdb, scalar
+from core.duck import local_duckdb, scalar
+from warehouse.audit import now
 from warehouse.bulk import query_arrow
 from warehouse.load import append
 from warehouse_schema.catalogue import load_catalogue

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from npd.duck import quote_ident
+from core.duck import quote_ident
 from warehouse_schema.catalogue import Catalogue, Column, Table, load_catalogue
 
 TIERS = (1, 2, 3, 4)

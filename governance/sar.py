@@ -21,15 +21,15 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from core.config import Settings
+from core.duck import quote_ident
 from governance import objections, releases
 from governance.extract import pseudonym_column
 from governance.keys import load_key
 from governance.pseudonymise import pseudonym
 from governance.subjects import Lookup, SubjectError, find_persons
 from governance.tables import present
-from npd import audit
-from npd.config import Settings
-from npd.duck import quote_ident
+from warehouse import audit
 from warehouse.engine import open_engine
 from warehouse.load import append
 from warehouse_schema.catalogue import Column, Table, load_catalogue
@@ -82,7 +82,7 @@ class SarResult:
 
 
 def _feed_labels() -> dict[str, str]:
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
 
     return {name: feed.label for name, feed in FEEDS.items()}
 
@@ -93,7 +93,7 @@ def _feed_label(table: Table) -> str:
 
 def _meanings(table: Table, col: Column) -> dict[str, str]:
     """Code meanings for a column, from the code lists its feed's spec names (or its own name)."""
-    from npd.codes import codelist, la_names
+    from core.codes import codelist, la_names
 
     if col.name == "la_code":
         return la_names()

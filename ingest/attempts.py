@@ -17,10 +17,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.partition import Partition
 
-LOADED_MARK = "load_report.json"  # written by the load step (npd.steps.LOAD_REPORT)
+LOADED_MARK = "load_report.json"  # written by the load step (pipeline.steps.LOAD_REPORT)
 SHARDS = "shards"  # shard folders inside a partition's staging folder (ingest.shards)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from core.codes import codelist, mapping, sql_case, sql_literal
+from core.duck import quote_ident
 from ingest.spec import FieldSpec, TableSpec
 from linkage.identifiers import sql_uln_valid, sql_upn_status
-from npd.codes import codelist, mapping, sql_case, sql_literal
-from npd.duck import quote_ident
 
 SQL_TYPES = {
     "string": "VARCHAR",

@@ -26,8 +26,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from core.duck import quote_ident, sql_str
 from ingest.errors import InputError
-from npd.duck import quote_ident, sql_str
 
 _ids = count(1)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import duckdb
 
+from core.duck import sql_str
 from ingest.derive_common import (
+    DeriveContext,
     age_start_of_year,
     ethnicity_columns,
     expected_ncyear,
@@ -19,8 +21,6 @@ from ingest.derive_common import (
     language_group,
     record_key,
 )
-from ingest.feeds import DeriveContext
-from npd.duck import sql_str
 
 
 def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:

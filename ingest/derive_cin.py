@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import duckdb
 
+from core.duck import sql_str
 from ingest.derive_cla import age_on, collection_year
-from ingest.derive_common import ethnicity_columns, la_from_return
-from ingest.feeds import DeriveContext
-from npd.duck import sql_str
+from ingest.derive_common import DeriveContext, ethnicity_columns, la_from_return
 
 
 def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:

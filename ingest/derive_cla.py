@@ -16,12 +16,11 @@ import datetime as dt
 
 import duckdb
 
-from ingest.derive_common import ethnicity_columns, la_from_return
-from ingest.feeds import DeriveContext
+from core.codes import codelist
+from core.duck import sql_str
+from core.periods import AcademicYear
+from ingest.derive_common import DeriveContext, ethnicity_columns, la_from_return
 from ingest.spec import load_spec
-from npd.codes import codelist
-from npd.duck import sql_str
-from npd.periods import AcademicYear
 
 FEED = "ssda903"
 

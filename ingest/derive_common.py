@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
-from npd.codes import language_group_major_sql, mapping, sql_case
-from npd.periods import AcademicYear
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from core.codes import language_group_major_sql, mapping, sql_case
+from core.feeds import Feed
+from core.periods import AcademicYear, Term
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+@dataclass(frozen=True)
+class DeriveContext:
+    year: AcademicYear
+    term: Term | None
+    load_id: str
+
+
+Derive = Callable[["duckdb.DuckDBPyConnection", DeriveContext], Any]
+
+
+def derive_of(feed: Feed) -> Derive:
+    """The feed's derive(con, ctx), which creates table `records` from the staged tables."""
+    return import_module(feed.derive_module).derive
 
 
 def record_key(alias: str) -> str:

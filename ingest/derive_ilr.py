@@ -14,13 +14,13 @@ import datetime as dt
 
 import duckdb
 
+from core.codes import codelist, mapping, sql_case, sql_literal
+from core.duck import sql_str
+from core.periods import AcademicYear
 from ingest.derive_cla import age_on
-from ingest.feeds import DeriveContext
+from ingest.derive_common import DeriveContext
 from ingest.spec import load_spec
 from linkage.identifiers import TEMPORARY_ULN
-from npd.codes import codelist, mapping, sql_case, sql_literal
-from npd.duck import sql_str
-from npd.periods import AcademicYear
 
 FEED = "ilr"
 PLACEHOLDER_POSTCODE = "ZZ99 9ZZ"  # ILR: postcode not known

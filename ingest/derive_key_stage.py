@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import duckdb
 
+from core.duck import sql_str
+from core.periods import AcademicYear
 from ingest.convert import SQL_TYPES
-from ingest.derive_common import age_start_of_year, record_key
-from ingest.feeds import DeriveContext
+from ingest.derive_common import DeriveContext, age_start_of_year, record_key
 from ingest.spec import load_spec
-from npd.duck import sql_str
-from npd.periods import AcademicYear
 
 
 def laestab(alias: str, given: bool = True) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from ingest.derive_common import age_start_of_year, record_key
-from ingest.feeds import DeriveContext
-from npd.duck import sql_str
+from core.duck import sql_str
+from ingest.derive_common import DeriveContext, age_start_of_year, record_key
 
 
 def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:

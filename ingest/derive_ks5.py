@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from ingest.derive_common import DeriveContext
 from ingest.derive_key_stage import derive_results
-from ingest.feeds import DeriveContext
 
 
 def derive(con: duckdb.DuckDBPyConnection, ctx: DeriveContext) -> None:

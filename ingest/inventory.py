@@ -15,13 +15,13 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.accounting import UNUSED_TABLE, FileAccount
 from ingest.errors import InputError
 from ingest.landing import census_file_prefix, period_dir
 from ingest.sniff import FileFacts
 from ingest.spec import FeedSpec
-from npd.config import Settings
-from npd.partition import Partition
 
 _KINDS = (
     (stat.S_ISLNK, "symbolic link"),

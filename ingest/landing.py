@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from npd.periods import AcademicYear, Term
+from core.periods import AcademicYear, Term
 
 _LA_DIR = re.compile(r"^LA(\d{3})$")
 

@@ -19,15 +19,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from core.config import Settings
+from core.duck import columns_of, local_duckdb, sql_str
+from core.partition import Partition
 from ingest.accounting import StageReport
 from ingest.attempts import SHARDS, keep_loaded
 from ingest.errors import InputError
 from ingest.inventory import Inventory, source_name, take_inventory
 from ingest.spec import load_spec
 from ingest.stage import QUARANTINE_ORDER, REPORT, WARNINGS, load_id_of, stage, write_parquet
-from npd.config import Settings
-from npd.duck import columns_of, local_duckdb, sql_str
-from npd.partition import Partition
 
 
 def plan(settings: Settings, partition: Partition, shards: int) -> list[list[str]]:

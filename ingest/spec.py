@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 
 FIELD_TYPES = ("string", "name", "upn", "uln", "code", "date", "int", "float", "bool", "postcode")
 IDENTIFYING_TYPES = ("name", "upn", "uln", "postcode")
@@ -35,7 +35,7 @@ class FieldSpec:
     required: bool = False  # value must be present, so the column must be too
     formats: tuple[str, ...] = ()
     codelist: str | None = None
-    harmonise: str | None = None  # a mapping in npd/codelists, e.g. "sex:letters"
+    harmonise: str | None = None  # a mapping in core/codelists, e.g. "sex:letters"
     # A code not in its code list quarantines the row ("quarantine"); "keep" is for a code
     # field whose list is knowingly incomplete (validated later as a share instead).
     invalid: str = "quarantine"

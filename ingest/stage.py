@@ -17,19 +17,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from core.config import Settings
+from core.duck import local_duckdb, quote_ident, scalar, sql_str, threads
+from core.feeds import get_feed
+from core.partition import Partition
+from core.periods import AcademicYear
 from ingest.accounting import FileAccount, StageReport
 from ingest.attempts import keep_loaded
 from ingest.convert import RowChecks
-from ingest.feeds import DeriveContext, get_feed
+from ingest.derive_common import DeriveContext, derive_of
 from ingest.inventory import Inventory, ReadPlan, plan_returns, source_name, take_inventory
 from ingest.sniff import FileFacts, sniff
 from ingest.spec import QUARANTINE_LIMIT_MIN_ROWS, FeedSpec, load_spec
 from ingest.staging import StagingSession, staged_name
 from ingest.xml_source import stage_xml_returns
-from npd.config import Settings
-from npd.duck import local_duckdb, quote_ident, scalar, sql_str, threads
-from npd.partition import Partition
-from npd.periods import AcademicYear
 
 REPORT = "stage_report.json"
 WARNINGS = "warnings.parquet"
@@ -89,7 +90,7 @@ def stage(
             "unnest(?::VARCHAR[]) AS source_table",
             [[p[0] for p in present], [p[1] for p in present]],
         )
-        feed.derive()(con, DeriveContext(partition.year, partition.term, load_id))
+        derive_of(feed)(con, DeriveContext(partition.year, partition.term, load_id))
         for table in spec.tables:
             write_parquet(con, staged_name(table), out / "tables" / f"{table}.parquet")
         write_parquet(

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from core.duck import columns_of, quote_ident, scalar, sql_str
 from ingest.accounting import FileAccount
 from ingest.convert import SQL_TYPES, RowChecks, empty_typed_columns, typed_select
 from ingest.csv_source import (
@@ -32,7 +33,6 @@ from ingest.errors import InputError
 from ingest.inventory import source_name
 from ingest.sniff import FileFacts, normalised, sniff
 from ingest.spec import TableSpec
-from npd.duck import columns_of, quote_ident, scalar, sql_str
 
 _copies = count(1)
 LINEAGE = ("_load_id", "_source_file", "_source_row", "_return")

@@ -121,12 +121,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lxml import etree
 
+from core.duck import quote_ident
+from core.periods import AcademicYear
 from ingest.accounting import FileAccount
 from ingest.csv_source import Reject, raw_json
 from ingest.errors import InputError
 from ingest.spec import FeedSpec, SpecError
-from npd.duck import quote_ident
-from npd.periods import AcademicYear
 
 VIRTUAL = ("@record", "@parent", "@line")
 RAW_EXTRAS = ("_element", "_line", "_parent")

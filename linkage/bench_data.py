@@ -82,7 +82,7 @@ def records(pop, persons: np.ndarray, period: int, rng: np.random.Generator) -> 
 
 def build(spec: BenchSpec, folder: Path) -> dict[str, int]:
     """Generate and write the three files; returns row counts (and how many queries match)."""
-    from npd.periods import year_range
+    from core.periods import year_range
     from synth.population import build_population
     from synth.rng import stream
 

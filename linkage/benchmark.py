@@ -19,12 +19,12 @@ from typing import Any
 
 import duckdb
 
+from core.duck import scalar, sql_str, threads
 from linkage import model as fs
 from linkage.bench_data import BenchSpec, ensure
 from linkage.decision import Thresholds, decide, match_share, pair_threshold
 from linkage.scoring import duckdb_linker, score_duckdb
 from linkage.standardise import standard_select
-from npd.duck import scalar, sql_str, threads
 
 PHASES = ("data", "load", "train", "block", "score", "decide")
 

@@ -18,9 +18,9 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from core.duck import scalar, sql_str
 from linkage import model as fs
 from linkage.standardise import standard_select
-from npd.duck import scalar, sql_str
 from warehouse.bulk import create_temp, query_arrow
 from warehouse.load import append
 from warehouse_schema.catalogue import load_catalogue

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from npd.codes import is_valid_la_code, sql_la_code_valid, sql_literal
+from core.codes import is_valid_la_code, sql_la_code_valid, sql_literal
 
 CHECK_TABLE = "ABCDEFGHJKLMNPQRTUVWXYZ"  # I, O and S are never used
 _UPN_SHAPE = re.compile(rf"^[{CHECK_TABLE}]\d{{11}}[0-9{CHECK_TABLE}]$")

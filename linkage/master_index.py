@@ -40,11 +40,11 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from core.duck import local_duckdb, scalar, sql_str
 from linkage import candidates as cand
 from linkage.fallback import RESULT_SCHEMA, Fallback, LinkContext, NoFallback
 from linkage.review import apply_decisions
 from linkage.standardise import STANDARD_INPUTS
-from npd.duck import local_duckdb, scalar, sql_str
 from warehouse.bulk import create_temp, query_arrow
 from warehouse.engine import ensure_schema, open_engine
 from warehouse.load import append, replace_partition

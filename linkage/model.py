@@ -30,7 +30,7 @@ from typing import Any
 
 import duckdb
 
-from npd.duck import scalar
+from core.duck import scalar
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from core.duck import scalar, sql_str
 from linkage import candidates as cand
 from linkage import model as fs
 from linkage import review
 from linkage.decision import Thresholds, decide, match_share, pair_threshold
 from linkage.fallback import RESULT_SCHEMA, LinkContext
 from linkage.standardise import standard_select
-from npd.duck import scalar, sql_str
 from warehouse.bulk import create_temp, query_arrow
 
 log = logging.getLogger(__name__)

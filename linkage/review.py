@@ -24,8 +24,8 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from core.duck import scalar, sql_str
 from linkage.standardise import standard_select
-from npd.duck import scalar, sql_str
 from warehouse.bulk import insert_arrow, query_arrow
 from warehouse_schema.catalogue import conform, load_catalogue
 

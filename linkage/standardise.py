@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from npd.duck import columns_of
+from core.duck import columns_of
 
 STANDARD = ("forename", "surname", "dob", "sex", "postcode", "la_code")
 # What the model reads: sector and district (precomputed, so no pair runs a regex) are

@@ -25,7 +25,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from npd.partition import Partition
+from core.partition import Partition
 
 log = logging.getLogger("npd.airflow")
 
@@ -112,7 +112,7 @@ def stage_shards() -> int:
 def plan_shards(feed: str, shards: int, context: dict[str, Any]) -> list[dict[str, Any]]:
     """The first task of a sharded stage: the partition's returns in groups (LA or provider
     folder names, never identifiers), or a skip if its inputs are already loaded."""
-    from npd.steps import plan_stage
+    from pipeline.steps import plan_stage
 
     return run_step(
         "plan_stage",
@@ -123,7 +123,7 @@ def plan_shards(feed: str, shards: int, context: dict[str, Any]) -> list[dict[st
 
 
 def stage_one_shard(feed: str, shard: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    from npd.steps import stage_shard
+    from pipeline.steps import stage_shard
 
     return run_step(
         "stage_shard",
@@ -138,7 +138,7 @@ def stage_one_shard(feed: str, shard: dict[str, Any], context: dict[str, Any]) -
 def merge_shards(
     feed: str, shards: list[dict[str, Any]], context: dict[str, Any]
 ) -> dict[str, Any]:
-    from npd.steps import merge_stage
+    from pipeline.steps import merge_stage
 
     return run_step(
         "merge_stage",
@@ -156,10 +156,11 @@ def run_step(step: str, feed: str, context: dict[str, Any], call=None) -> Any:
     run at its first step if its inputs are already loaded."""
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from core.config import Settings
     from ingest.errors import InputError, PartitionBlocked
-    from npd import manifest
-    from npd.config import Settings
-    from npd.steps import STEPS, safe_message
+    from pipeline import manifest
+    from pipeline.messages import safe_message
+    from pipeline.steps import STEPS
 
     try:
         partition, how = context_partition(feed, context)
@@ -238,9 +239,9 @@ def _publish(
 
 def on_failure(context: dict[str, Any]) -> None:
     """Failure callback: one line naming the DAG, partition, step and why; and the manifest."""
-    from npd import manifest
-    from npd.config import Settings
-    from npd.steps import safe_message
+    from core.config import Settings
+    from pipeline import manifest
+    from pipeline.messages import safe_message
 
     ti = context.get("ti") or context.get("task_instance")
     step = getattr(ti, "task_id", "?")
@@ -279,7 +280,7 @@ def on_failure(context: dict[str, Any]) -> None:
 
 def partition_loaded_assets() -> list[Any]:
     """One asset per feed, updated each time one of its partitions loads."""
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
 
     return [feed_asset(name) for name in FEEDS]
 
@@ -304,8 +305,8 @@ def any_partition_loaded() -> Any:
 
 def relink_after_loads(context: dict[str, Any]) -> dict[str, Any]:
     """For each partition load that replaced an earlier one, re-link what depended on it."""
+    from core.config import Settings
     from npd.backfill import relink_dependents
-    from npd.config import Settings
 
     settings = Settings.from_env()
     done: list[dict[str, Any]] = []

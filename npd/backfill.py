@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
 from ingest.landing import period_dir
-from npd import audit, manifest
 from npd.calendars import history
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
-from npd.steps import STEPS, PeriodResult, run_period
+from pipeline import manifest
+from pipeline.steps import STEPS, PeriodResult, run_period
+from warehouse import audit
 from warehouse.lock import exclusive
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def plan(
     first: AcademicYear, last: AcademicYear, feeds: Iterable[str] | None = None
 ) -> list[Partition]:
     """Every partition of the years, in the order their data became final."""
-    from ingest.feeds import FEEDS, get_feed
+    from core.feeds import FEEDS, get_feed
 
     names = [get_feed(f).name for f in feeds] if feeds else list(FEEDS)
     return [Partition(r.feed, r.year, r.term) for r in history(names, first, last)]
@@ -203,7 +204,7 @@ def _relink_dependents(
 
 def _relink(settings: Settings, partition: Partition, on_step: OnStep | None) -> PeriodResult:
     """Link afresh and reload a partition (restaging it first if its staging is gone)."""
-    from npd.steps import VALIDATION, link
+    from pipeline.steps import VALIDATION, link
 
     validation = partition.staging_dir(settings) / VALIDATION
     held = manifest.held_load_id(settings, partition)

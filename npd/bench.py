@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 
 STAGES = ("generate", "stage", "validate", "link", "load")
 
@@ -143,9 +143,9 @@ def run_benchmark(
     """Generate one academic year at the given size in `home`, then run every partition."""
     import shutil
 
-    from npd.config import Settings
+    from core.config import Settings
     from npd.demo import demo_partitions
-    from npd.steps import STEPS
+    from pipeline.steps import STEPS
     from synth.generate import generate
 
     if home.exists():

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from npd.periods import TERMS, AcademicYear, Term, academic_year_of, nth_weekday
+from core.periods import TERMS, AcademicYear, Term, academic_year_of, nth_weekday
 
 _MONDAY, _TUESDAY, _THURSDAY = 0, 1, 3
 
@@ -109,14 +109,14 @@ FEED_CALENDARS: dict[str, str] = {
 
 
 def calendar_of(feed: str) -> str | None:
-    from ingest.feeds import get_feed
+    from core.feeds import get_feed
 
     spec = get_feed(feed)
     return FEED_CALENDARS.get(spec.name) or ("census_days" if spec.termly else None)
 
 
 def _feed_order(feed: str) -> int:
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
 
     return list(FEEDS).index(feed) if feed in FEEDS else len(FEEDS)
 
@@ -159,7 +159,7 @@ def latest_release(feed: str, day: dt.date) -> Release | None:
 def history(feeds: Iterable[str], first: AcademicYear, last: AcademicYear) -> list[Release]:
     """One release per partition of the years first..last, in the order the data became final:
     each partition at its last reference day (ILR at R14), ties by feed order."""
-    from ingest.feeds import get_feed
+    from core.feeds import get_feed
 
     years = [AcademicYear(y) for y in range(first.start, last.start + 1)]
     final: dict[tuple[str, AcademicYear, Term | None], Release] = {}

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
+from core.periods import AcademicYear
 from npd.commands import register_all
-from npd.periods import AcademicYear
 
 app = typer.Typer(
     help="Linked pupil database pipeline (synthetic data only). Start with `npd demo`.",
@@ -39,13 +39,13 @@ TermOpt = Annotated[
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress")] = False,
 ) -> None:
-    from npd.logs import configure
+    from core.logs import configure
 
     configure(logging.INFO if verbose else logging.WARNING)
 
 
 def parse_years(text: str) -> list[AcademicYear]:
-    from npd.periods import year_range
+    from core.periods import year_range
 
     first, _, last = text.partition("..")
     return year_range(first, last or first)
@@ -68,7 +68,7 @@ def synth(
     ] = None,
 ) -> None:
     """Generate a synthetic population: landing files, and the ground truth kept apart."""
-    from npd.config import Settings
+    from core.config import Settings
     from synth.generate import generate
 
     settings = Settings.from_env()
@@ -110,9 +110,10 @@ def run(
     ] = "all",
 ) -> None:
     """Run one partition (a feed's year and term) through the pipeline, or one step of it."""
+    from core.partition import Partition
     from ingest.errors import InputError, PartitionBlocked
-    from npd.partition import Partition
-    from npd.steps import STEPS, run_period, safe_message
+    from pipeline.messages import safe_message
+    from pipeline.steps import STEPS, run_period
 
     try:
         partition = Partition.of(feed, year, term)
@@ -147,8 +148,8 @@ def run(
 def summary() -> None:
     """Per feed and period: rows read, staged, quarantined, warned and loaded, link rates,
     and every file not used or rejected whole, with why."""
-    from npd.config import Settings
-    from npd.summary import file_notes, period_lines, render
+    from core.config import Settings
+    from quality.summary import file_notes, period_lines, render
 
     settings = Settings.from_env()
     render(period_lines(settings), settings, files=file_notes(settings))
@@ -171,9 +172,9 @@ def quarantine(
     """Why rows of a partition were quarantined: file, line and reason (values withheld)."""
     import duckdb
 
-    from npd.config import Settings
-    from npd.duck import sql_str
-    from npd.partition import Partition
+    from core.config import Settings
+    from core.duck import sql_str
+    from core.partition import Partition
 
     settings = Settings.from_env()
     partition = Partition.of(feed, year, term)
@@ -215,8 +216,8 @@ def _quarantine_csv(target: Path, rows: list[tuple]) -> None:
 @app.command()
 def docs() -> None:
     """Rebuild the Great Expectations Data Docs from the kept validation results."""
+    from core.config import Settings
     from expectations.runner import build_data_docs
-    from npd.config import Settings
 
     typer.echo(build_data_docs(Settings.from_env().gx_dir))
 
@@ -244,8 +245,8 @@ def catalogue(
 @key_app.command("init")
 def key_init() -> None:
     """Create a local development key under var/secrets (never for production)."""
+    from core.config import Settings
     from governance.keys import create_dev_key
-    from npd.config import Settings
 
     path, created = create_dev_key(Settings.from_env())
     typer.echo(f"{'created' if created else 'kept existing'} development key at {path}")

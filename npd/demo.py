@@ -14,12 +14,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.config import Settings
+from core.feeds import FEEDS
+from core.partition import Partition
+from core.periods import AcademicYear
 from governance.keys import create_dev_key
-from ingest.feeds import FEEDS
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
-from npd.steps import STEPS, PeriodResult, run_period
+from pipeline.steps import STEPS, PeriodResult, run_period
 
 # A planted defect for the data-quality dashboard to show (docs/dashboard.md): 5% invalid
 # ethnicity codes in one LA's spring census, when the run covers that year. Staging
@@ -71,8 +71,8 @@ def run_demo(
     console: Console | None = None,
 ) -> DemoResult:
     from expectations.runner import build_data_docs
-    from npd.summary import period_lines, render
     from quality.dashboard import build_dashboard
+    from quality.summary import period_lines, render
     from synth.generate import generate
 
     console = console or Console()

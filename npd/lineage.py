@@ -18,8 +18,8 @@ from typing import Any
 
 from airflow.providers.openlineage.extractors.base import BaseExtractor, OperatorLineage
 
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.partition import Partition
 
 Dataset = tuple[str, str]  # (namespace, name), OpenLineage naming
 
@@ -43,7 +43,7 @@ def step_datasets(
     settings: Settings, partition: Partition, step: str
 ) -> tuple[list[Dataset], list[Dataset]]:
     """(inputs, outputs) of one step of one partition."""
-    from ingest.feeds import get_feed
+    from core.feeds import get_feed
     from ingest.landing import period_dir
     from ingest.spec import load_spec
     from linkage.master_index import LINKED
@@ -105,9 +105,9 @@ class StepExtractor(BaseExtractor):
     def _lineage(self, task_instance: Any) -> Any:
         from openlineage.client.event_v2 import InputDataset, OutputDataset
 
-        from ingest.feeds import FEEDS
+        from core.feeds import FEEDS
         from npd.airflow_tasks import context_partition
-        from npd.steps import STEPS
+        from pipeline.steps import STEPS
 
         task = self.operator
         feed = task.dag_id.removeprefix("npd_")

@@ -16,8 +16,8 @@ from typing import Any
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 from pendulum import UTC, DateTime
 
+from core.periods import AcademicYear, academic_year_of
 from npd.calendars import CALENDARS, calendar_days
-from npd.periods import AcademicYear, academic_year_of
 
 
 def _midnight(day: dt.date) -> DateTime:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from core.config import Settings
 from governance.disclosure import DisclosurePolicy
-from npd.config import Settings
 from quality.flags import FlagPolicy
 from quality.pages import Links, feed_file, feed_page, la_file, la_page, overview
 from quality.read import read_quality

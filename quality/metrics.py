@@ -2,7 +2,7 @@
 
 Everything is driven by the feed registry and the feed's spec for the year: the primary
 table gives the row counts, every staged table's fields give completeness, and a field's
-code list (FieldSpec.codelist, resolved through npd.codes) gives code validity. So a new
+code list (FieldSpec.codelist, resolved through core.codes) gives code validity. So a new
 feed is measured as soon as it stages, with no change here. All work runs in DuckDB over
 the Parquet files (one aggregate per table); only aggregates come back.
 
@@ -27,14 +27,14 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from core.codes import codelist
+from core.config import Settings
+from core.duck import local_duckdb, quote_ident, sql_str
+from core.feeds import get_feed
+from core.partition import Partition
 from ingest.derive_common import la_from_return
-from ingest.feeds import get_feed
 from ingest.spec import FeedSpec, FieldSpec, SpecError, TableSpec, load_spec
 from linkage.master_index import LINKED
-from npd.codes import codelist
-from npd.config import Settings
-from npd.duck import local_duckdb, quote_ident, sql_str
-from npd.partition import Partition
 
 QUARANTINE = "quarantine.parquet"
 RECORDS = "records.parquet"

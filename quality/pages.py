@@ -356,7 +356,7 @@ def _column_charts(
     page.note(
         "Completeness is the share of staged rows with a value; many fields are optional, so "
         "compare a column with its own history. " + VALIDITY_NOTE + " Code lists come from "
-        "the feed specification and npd/codelists. " + _suppression(view)
+        "the feed specification and core/codelists. " + _suppression(view)
     )
     _invalid_codes(page, coded, periods)
 

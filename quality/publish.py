@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from core.codes import la_names
 from governance.disclosure import TOTAL, DisclosurePolicy, protect
-from npd.codes import la_names
 from quality.metrics import code_columns
 
 NOT_KNOWN = "Not known"

@@ -14,11 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from ingest.feeds import FEEDS
+from core.config import Settings
+from core.feeds import FEEDS
+from core.periods import TERMS, AcademicYear
 from ingest.landing import period_dir
-from npd.config import Settings
-from npd.periods import TERMS, AcademicYear
-from npd.summary import FileNote, PeriodLine, file_notes, period_lines
+from quality.summary import FileNote, PeriodLine, file_notes, period_lines
 from warehouse.bulk import query_arrow
 from warehouse.engine import open_engine
 from warehouse_schema.catalogue import load_catalogue
@@ -50,7 +50,7 @@ def feed_label(feed: str) -> str:
 class QualityData:
     """Everything the dashboard shows, as pandas frames with `period` and `period_order`."""
 
-    lines: list[PeriodLine]  # latest state of every partition (npd.summary)
+    lines: list[PeriodLine]  # latest state of every partition (quality.summary)
     runs: pd.DataFrame  # quality.metric_run, every run
     la_summary: pd.DataFrame
     column_quality: pd.DataFrame
@@ -58,7 +58,7 @@ class QualityData:
     quarantine_reason: pd.DataFrame
     expectation_summary: pd.DataFrame
     failed_expectations: pd.DataFrame  # audit.validation_result rows that failed, current runs
-    # Files of the latest stage not used or rejected whole (audit.file_account, npd.summary),
+    # Files of the latest stage not used or rejected whole (audit.file_account, quality.summary),
     # and staged rows loaded with a warning by table and warning (audit.warning_summary).
     files: pd.DataFrame = field(default_factory=lambda: files_frame([]))
     warnings: pd.DataFrame = field(
@@ -186,7 +186,7 @@ def period_folder(feed: str, year: str, term: str | None) -> str:
 
 
 def files_frame(notes: list[FileNote]) -> pd.DataFrame:
-    """File notes (npd.summary) as a frame with `la`, `period` and `period_order`; `file` is
+    """File notes (quality.summary) as a frame with `la`, `period` and `period_order`; `file` is
     the path within the period's landing folder and `why`/`detail` name files the same way
     (a person reads them under the period's heading)."""
     rows = []

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from npd.summary import PeriodLine
 from quality.read import period_label, period_sort_key
+from quality.summary import PeriodLine
 
 STATUSES = ("pass", "warning", "blocked", "in progress")
 

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from ingest.feeds import FEEDS, get_feed
-from npd import audit
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.feeds import FEEDS, get_feed
+from core.partition import Partition
 from quality.metrics import StagedMetrics, code_columns, measure_staged
+from warehouse import audit
 from warehouse.engine import open_engine, table_exists
 from warehouse.load import append, replace_partition
 from warehouse_schema.catalogue import load_catalogue

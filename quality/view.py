@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from core.feeds import FEEDS
 from governance.disclosure import TOTAL, DisclosurePolicy, protect
-from ingest.feeds import FEEDS
 from quality.flags import FlagPolicy, la_flags
 from quality.publish import count_or_c, la_title, protect_by, publish, rate
 from quality.read import QualityData, feed_label

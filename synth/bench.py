@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from npd.periods import year_range
+from core.periods import year_range
 from synth.generate import SynthSummary, write_files
 from synth.population import build_population
 

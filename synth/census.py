@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.codes import codelist
+from core.periods import Term
 from ingest.landing import census_table_path
 from ingest.spec import TableSpec, load_spec
-from npd.codes import codelist
-from npd.periods import Term
 from synth import formats
 from synth.context import WriteContext
 from synth.corrupt import Corruption, corrupt
@@ -46,10 +46,10 @@ ENROL_CODES = np.array(["C", "M", "S"])
 _YSSA = np.array(["", "Yes", "No", "Unsought"])
 for _code in [*NC_CODES, *ENROL_CODES]:
     if not (_NC.is_valid(_code) or _ENROL.is_valid(_code)):
-        raise ValueError(f"census code {_code} not in npd/codelists")
+        raise ValueError(f"census code {_code} not in core/codelists")
 for _code in _YSSA[1:]:
     if not codelist("yssa").is_valid(_code):
-        raise ValueError(f"yssa code {_code} not in npd/codelists")
+        raise ValueError(f"yssa code {_code} not in core/codelists")
 # Sessions possible in the term before each census (autumn reports the summer term).
 _SESSIONS = {Term.AUTUMN: 124, Term.SPRING: 141, Term.SUMMER: 120}
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from core.periods import AcademicYear
 from ingest.landing import la_return_xml_path
 from ingest.spec import load_spec
-from npd.periods import AcademicYear
 from synth import formats
 from synth.context import WriteContext
 from synth.plants import Plant

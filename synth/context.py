@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from npd.codes import codelist
+from core.codes import codelist
 from synth import formats
 from synth.addresses import STREETS
 from synth.names import FORENAMES, SURNAMES
@@ -27,7 +27,7 @@ _BOARDER = {"B": 0.4, "6": 0.3, "7": 0.3}
 for _list, _table in (("plaa", _PLAA), ("boarder", _BOARDER)):
     for _code in _table:
         if not codelist(_list).is_valid(_code):
-            raise ValueError(f"{_code} is not a valid {_list} code in npd/codelists")
+            raise ValueError(f"{_code} is not a valid {_list} code in core/codelists")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from npd.periods import TERMS, AcademicYear, Term
+from core.periods import TERMS, AcademicYear, Term
 from synth import defects
 from synth.addresses import AddressBook
 from synth.geography import LocalAuthority, other_la_codes

@@ -1,7 +1,7 @@
 """Ethnicity by LA, extended codes, and first language correlated with ethnicity.
 
 Shares are rough state-school figures (England about 64% White British; inner London,
-Birmingham and Manchester far more diverse). Codes are checked against npd/codelists,
+Birmingham and Manchester far more diverse). Codes are checked against core/codelists,
 which stays the authority; extended codes are drawn from its lists.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npd.codes import codelist, mapping
+from core.codes import codelist, mapping
 
 _ETH = codelist("ethnicity")
 MAIN_CODES: tuple[str, ...] = tuple(_ETH.codes)
@@ -177,7 +177,7 @@ for _ext, _main in mapping("ethnicity_main").items():
 
 
 def _check_tables() -> None:
-    """The code list in npd/codelists is the authority: fail loudly if a table strays from it."""
+    """The code list in core/codelists is the authority: fail loudly if a table strays from it."""
     for name, profile in PROFILES.items():
         bad = [c for c in profile if c not in _ETH.codes]
         if bad:
@@ -186,19 +186,19 @@ def _check_tables() -> None:
     for pref in prefs:
         for main, ext in pref.items():
             if ext not in _EXTENDED.get(main, []):
-                raise ValueError(f"{ext} is not an extended code of {main} in npd/codelists")
+                raise ValueError(f"{ext} is not an extended code of {main} in core/codelists")
     if set(LANGUAGE_BY_ETHNICITY) != set(_ETH.codes):
         raise ValueError("LANGUAGE_BY_ETHNICITY must cover the main ethnicity codes")
     for _, (_, langs) in LANGUAGE_BY_ETHNICITY.items():
         for code in langs:
             if not _LANG.is_valid(code):
-                raise ValueError(f"language code {code} is not valid in npd/codelists")
+                raise ValueError(f"language code {code} is not valid in core/codelists")
 
 
 _check_tables()
 ENGLISH = "ENG"
 if not _LANG.is_valid(ENGLISH):
-    raise ValueError("npd/codelists must list ENG")
+    raise ValueError("core/codelists must list ENG")
 
 
 def _categorical(rng: np.random.Generator, n: int, weights: dict[str, float]) -> np.ndarray:

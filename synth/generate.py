@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from npd.periods import AcademicYear, Term
+from core.periods import AcademicYear, Term
 from synth import census
 from synth.annual import annual_writers
 from synth.context import WriteContext

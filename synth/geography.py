@@ -1,14 +1,14 @@
 """Local authorities the generator can populate: size, postcode districts, towns, FSM rate.
 
 Sizes are rough state-school pupil numbers (thousands); districts are real outward codes
-inside each LA with the post town they belong to. LA names come from npd/codelists.
+inside each LA with the post town they belong to. LA names come from core/codelists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from npd.codes import is_valid_la_code, la_names
+from core.codes import is_valid_la_code, la_names
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ LOCAL_AUTHORITIES: dict[int, LocalAuthority] = {
             + _in("Bodmin", "PL31")
             + _in("Bude", "EX23"),
         ),
-        # Further LAs named in npd/codelists, for runs that ask for them.
+        # Further LAs named in core/codelists, for runs that ask for them.
         LocalAuthority(
             203, 45, 0.30, "inner_london", 0.10, 0.003,
             _in("London", "SE3", "SE7", "SE9", "SE10", "SE18", "SE28"),
@@ -219,6 +219,6 @@ def resolve(las: list[int] | None) -> list[LocalAuthority]:
 
 def other_la_codes() -> list[int]:
     """Every real (not pseudo) LA code: where pupils who moved in were first given a UPN."""
-    from npd.codes import la_code_ranges
+    from core.codes import la_code_ranges
 
     return [c for a, b in la_code_ranges() for c in range(max(a, 201), b + 1)]

@@ -27,9 +27,9 @@ from types import MappingProxyType
 import numpy as np
 import pyarrow as pa
 
+from core.codes import codelist
+from core.periods import AcademicYear, Term
 from ingest.landing import ilr_file_path
-from npd.codes import codelist
-from npd.periods import AcademicYear, Term
 from synth import formats
 from synth.context import WriteContext
 from synth.ids import draw_ulns, scramble
@@ -70,7 +70,7 @@ ILR_ETHNICITY = {
     "BAFR": "44", "BCRB": "45", "BOTH": "46", "OOTH": "98", "REFU": "99", "NOBT": "99",
 }  # fmt: skip
 if not all(codelist("ilr_ethnicity").is_valid(v) for v in ILR_ETHNICITY.values()):
-    raise ValueError("ILR_ETHNICITY must map onto ilr_ethnicity codes in npd/codelists")
+    raise ValueError("ILR_ETHNICITY must map onto ilr_ethnicity codes in core/codelists")
 STUDY_AIMS = np.array(["60303980", "60147773", "6031532X", "60189340", "60054679", "50086832"])
 FUNCTIONAL_SKILLS = np.array(["Z0007834", "Z0007835"])  # maths and English
 ADULT_AIMS = np.array(["60305046", "60108486", "6030126X", "50079116", "Z0001947"])

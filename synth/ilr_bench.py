@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from core.periods import AcademicYear
 from ingest.landing import ilr_file_path
 from linkage.identifiers import make_ulns
-from npd.periods import AcademicYear
 from synth import formats
 from synth.ilr import ILR_ETHNICITY, STUDY_AIMS
 from synth.ilr_xml import IlrFile, iso_dates, learners, prolog

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 from synth.xml_text import concat, element, nest, wrap
 
 # Element order as the XSD lists it (FEEDS.md §6).

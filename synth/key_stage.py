@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from core.periods import AcademicYear, Term
 from ingest.landing import annual_file_path
 from ingest.spec import load_spec
-from npd.periods import AcademicYear, Term
 from synth import formats
 from synth.context import WriteContext
 from synth.corrupt import Corruption, corrupt

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from npd.codes import codelist
-from npd.periods import AcademicYear
+from core.codes import codelist
+from core.periods import AcademicYear
 from synth import formats
 from synth.context import WriteContext
 from synth.key_stage import cohort, flag, girl_shift, school_columns, write
@@ -24,7 +24,7 @@ SCIENCE = np.array(["EXS", "HNM", "A"])
 for _list, _codes in (("ks1_ta_outcome", TA), ("ks1_sci_outcome", SCIENCE)):
     for _code in _codes:
         if not codelist(_list).is_valid(_code):
-            raise ValueError(f"KS1 outcome {_code} not in npd/codelists {_list}")
+            raise ValueError(f"KS1 outcome {_code} not in core/codelists {_list}")
 # Latent cuts (standard normal) for at least expected and greater depth, and girls' lead.
 CUTS = {"read": (-0.54, 0.88, 0.12), "writ": (-0.34, 1.41, 0.2), "math": (-0.58, 0.99, -0.04)}
 SCIENCE_CUT = -0.81

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from core.codes import codelist, mapping
+from core.periods import AcademicYear, Term
 from ingest.landing import annual_file_path
 from ingest.spec import load_spec
-from npd.codes import codelist, mapping
-from npd.periods import AcademicYear, Term
 from synth import formats
 from synth.context import WriteContext
 from synth.corrupt import corrupt
@@ -27,10 +27,10 @@ TEST_OUTCOMES = np.array(["AS", "NS", "A", "B"])
 TA_OUTCOMES = np.array(["GDS", "EXS", "WTS", "PK1", "PK2", "PK3", "PK4", "PK5", "PK6"])
 for _code in TEST_OUTCOMES:
     if not codelist("ks2_test_outcome").is_valid(_code):
-        raise ValueError(f"KS2 test outcome {_code} not in npd/codelists")
+        raise ValueError(f"KS2 test outcome {_code} not in core/codelists")
 for _code in TA_OUTCOMES:
     if not codelist("ks2_ta_outcome").is_valid(_code):
-        raise ValueError(f"KS2 TA outcome {_code} not in npd/codelists")
+        raise ValueError(f"KS2 TA outcome {_code} not in core/codelists")
 _EAL = {"1_ENG": 1, "2_OTH": 2, "3_UNCL": 3}
 ABSENT_RATE = 0.01  # per subject test
 MEAN_SCORE = {"read": 105.0, "mat": 104.7, "gps": 104.8}

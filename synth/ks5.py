@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 from synth import formats
 from synth.context import WriteContext
 from synth.key_stage import cohort, decimals, flag, school_columns, write

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npd.codes import codelist
+from core.codes import codelist
 from synth.name_lists import POOLS
 
 # Pools mixed by main ethnicity code: (forename pool weights, surname pool weights).
@@ -43,7 +43,7 @@ NAME_MIX: dict[str, tuple[dict[str, float], dict[str, float]]] = {
 }
 _MAIN_ETHNICITY = codelist("ethnicity").codes
 if set(NAME_MIX) != set(_MAIN_ETHNICITY):  # the code list is the authority, not this table
-    raise ValueError("NAME_MIX must cover exactly the main ethnicity codes in npd/codelists")
+    raise ValueError("NAME_MIX must cover exactly the main ethnicity codes in core/codelists")
 
 _POOL_NAMES = tuple(POOLS)
 

@@ -11,7 +11,7 @@ import datetime as dt
 
 import numpy as np
 
-from npd.codes import codelist
+from core.codes import codelist
 from synth.ethnicity import draw_language, draw_main_ethnicity, draw_recorded_ethnicity
 from synth.geography import LocalAuthority
 from synth.names import draw_names
@@ -36,7 +36,7 @@ SEN_TYPES: dict[str, dict[str, float]] = {
 for _table in SEN_TYPES.values():
     for _code in _table:
         if _code not in _SEN.codes:
-            raise ValueError(f"SEN type {_code} is not in npd/codelists")
+            raise ValueError(f"SEN type {_code} is not in core/codelists")
 
 # Group differences in mean disadvantage and prior attainment (rough, for realism only).
 _DISADVANTAGE_SHIFT = {

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from npd.codes import codelist
-from npd.periods import AcademicYear
+from core.codes import codelist
+from core.periods import AcademicYear
 from synth import formats
 from synth.context import WriteContext
 from synth.key_stage import cohort, person_normal, person_uniform, school_columns, write
@@ -26,7 +26,7 @@ MAX_MARK = 40
 OUTCOMES = np.array(["WA", "WT", "A", "D"])
 for _code in OUTCOMES:
     if not codelist("phonics_outcome").is_valid(_code):
-        raise ValueError(f"phonics outcome {_code} not in npd/codelists")
+        raise ValueError(f"phonics outcome {_code} not in core/codelists")
 ABSENT_RATE = 0.015
 Y1_MET = 0.79  # share of Y1 pupils meeting the standard (2023: 79%)
 RETAKE_GAIN = 0.45  # latent progress between Y1 and the Y2 retake

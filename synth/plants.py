@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.codes import codelist, mapping
+from core.periods import AcademicYear, Term
 from ingest.spec import FieldSpec, load_spec
-from npd.codes import codelist, mapping
-from npd.periods import AcademicYear, Term
 
 KINDS = ("invalid_code", "blank")
 _DEFAULT_TABLE = {"school_census": "pupilonroll", "ks2": "ks2"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from npd.periods import AcademicYear, Term, year_range
+from core.periods import AcademicYear, Term, year_range
 from synth import fsm
 from synth.addresses import Addresses
 from synth.dynamics import (

@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 from synth.dynamics import ARRIVAL_FROM_ABROAD
 from synth.population import Population
 from synth.rng import stream
@@ -670,7 +670,7 @@ def identifiers(
 
 def sex_codes(field_harmonise: str, sex: np.ndarray) -> np.ndarray:
     """The source codes a year's return uses for M/F/U, read back from the spec's scheme."""
-    from npd.codes import mapping
+    from core.codes import mapping
 
     back: dict[str, str] = {}
     for code, letter in mapping(field_harmonise).items():

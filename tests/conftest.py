@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from npd.config import Settings
+from core.config import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "shared"
 REPO = Path(__file__).resolve().parent.parent

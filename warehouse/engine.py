@@ -39,7 +39,7 @@ def _bound_duckdb(dbapi_conn, _record) -> None:
     """An embedded store gets the same memory bound as a step's local DuckDB (DuckDB's own
     default is 80% of the machine, per database). SET, not connect-time config: another
     connection to the same file with a different config would be refused."""
-    from npd.duck import memory_limit, threads
+    from core.duck import memory_limit, threads
 
     dbapi_conn.execute(f"SET memory_limit = '{memory_limit()}'")
     dbapi_conn.execute(f"SET threads = {int(threads())}")

@@ -15,15 +15,15 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from core.config import Settings
+from core.duck import local_duckdb, sql_str
+from core.feeds import get_feed
+from core.partition import Partition
 from governance.keys import load_key
 from governance.minimise import research_select
 from governance.pseudonymise import KEY_TABLE, register_key
-from ingest.feeds import get_feed
 from linkage.master_index import LINKED
-from npd import audit
-from npd.config import Settings
-from npd.duck import local_duckdb, sql_str
-from npd.partition import Partition
+from warehouse import audit
 from warehouse.load import replace_partition, replace_partition_select
 from warehouse_schema.catalogue import load_catalogue
 

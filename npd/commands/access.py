@@ -53,8 +53,8 @@ def db_upgrade(
     grants: Annotated[bool, typer.Option(help="Create the roles and apply the grants")] = True,
 ) -> None:
     """Bring the stores' schemas to the catalogue through migrations, then apply the grants."""
+    from core.config import Settings
     from governance import roles
-    from npd.config import Settings
     from warehouse.engine import dialect_of, ensure_schema, open_engine
     from warehouse_schema import migrations
 
@@ -97,7 +97,7 @@ def db_revision(
     """Generate the next migration from the catalogue: what changed since the latest revision."""
     from contextlib import nullcontext
 
-    from npd.config import Settings
+    from core.config import Settings
     from warehouse_schema import migrations
 
     settings = Settings.from_env()
@@ -113,7 +113,7 @@ def db_revision(
 @db_app.command("check")
 def db_check(store: StoreOpt = "both") -> None:
     """Is each PostgreSQL store at the latest migration and equal to the catalogue?"""
-    from npd.config import Settings
+    from core.config import Settings
     from warehouse.engine import dialect_of, open_engine
     from warehouse_schema import migrations
 
@@ -233,9 +233,9 @@ def releases_list(ctx: typer.Context) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from core.config import Settings
     from governance import releases
     from governance.tables import present
-    from npd.config import Settings
     from warehouse.engine import open_engine
 
     settings = Settings.from_env()
@@ -331,9 +331,9 @@ def releases_destroyed(
     """Record that a recipient destroyed a release (appended; nothing is changed)."""
     import getpass
 
+    from core.config import Settings
     from governance import releases
-    from npd import audit
-    from npd.config import Settings
+    from warehouse import audit
 
     try:
         with audit.warehouse(Settings.from_env()) as conn:
@@ -377,10 +377,10 @@ def sar(
 def _record_objection(
     action: str, upn, surname, forename, dob, purpose: list[str], channel
 ) -> None:
+    from core.config import Settings
     from governance import objections
     from governance.subjects import Lookup, SubjectError, find_one
-    from npd import audit
-    from npd.config import Settings
+    from warehouse import audit
     from warehouse.engine import ensure_schema, open_engine
 
     settings = Settings.from_env()
@@ -435,9 +435,9 @@ def objection_withdraw(
 @objection_app.command("counts")
 def objection_counts() -> None:
     """How many children have an objection in force, per class of use (no one is named)."""
+    from core.config import Settings
     from governance import objections
     from governance.tables import present
-    from npd.config import Settings
     from warehouse.engine import open_engine
 
     settings = Settings.from_env()

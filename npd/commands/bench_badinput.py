@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run every bad-input case through `npd run` and print pass counts per feed and per
         contract item, with the time and peak memory of the hostile cases."""
+        from core.config import Settings
         from npd.bench import run_badinput
-        from npd.config import Settings
 
         if keep not in ("all", "failed", "none"):
             raise typer.BadParameter("choose all, failed or none", param_hint="--keep")

@@ -26,7 +26,7 @@ def generate(out: str, learners: int, year: str, seed: int) -> dict[str, Any]:
     """Child process: write the files; seconds, sizes and peak RSS."""
     import resource
 
-    from npd.periods import AcademicYear
+    from core.periods import AcademicYear
     from synth.ilr_bench import write_bench_files
 
     started, cpu = time.perf_counter(), time.process_time()
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write LEARNERS learners as provider ILR files (streaming), read them with the
         streaming XML reader, and print learners/s, rows/s, MB/s and each step's peak RSS."""
-        from npd.config import Settings
+        from core.config import Settings
 
         settings = Settings.from_env()
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)

@@ -55,11 +55,11 @@ def register(app: typer.Typer) -> None:
         candidate pairs, blocking recall, seconds, peak RSS, and precision, recall and F1."""
         from dataclasses import asdict, replace
 
+        from core.config import Settings
+        from core.duck import threads
         from linkage.bench_data import BenchSpec
         from linkage.benchmark import run
         from linkage.decision import Thresholds
-        from npd.config import Settings
-        from npd.duck import threads
 
         settings = Settings.from_env()
         thresholds = Thresholds.from_env()

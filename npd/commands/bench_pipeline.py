@@ -36,9 +36,9 @@ def register(app: typer.Typer) -> None:
         validate, link and load, printing rows, seconds, rows/s and peak RSS per stage."""
         from rich.console import Console
 
+        from core.config import Settings
+        from core.periods import AcademicYear
         from npd.bench import render, render_scaling, run_benchmark, write_result
-        from npd.config import Settings
-        from npd.periods import AcademicYear
 
         console = Console()
         base = Settings.from_env().home / "bench"

@@ -57,8 +57,8 @@ def measure(
     """Measure a partition's quality figures into the warehouse (replacing its last ones)."""
     import json
 
-    from npd.config import Settings
-    from npd.partition import Partition
+    from core.config import Settings
+    from core.partition import Partition
     from quality.store import measure as measure_partition
     from quality.store import partitions_run
 

@@ -33,12 +33,12 @@ def train(
     """
     from dataclasses import replace
 
+    from core.config import Settings
+    from core.duck import local_duckdb
     from linkage import model as fs
     from linkage.probabilistic import LinkageConfig
     from linkage.training import train_from_store
-    from npd.audit import store_lock
-    from npd.config import Settings
-    from npd.duck import local_duckdb
+    from warehouse.audit import store_lock
     from warehouse.engine import ensure_schema, open_engine
 
     settings = Settings.from_env()
@@ -69,9 +69,9 @@ def train(
 @linkage_app.command("report")
 def report() -> None:
     """Rebuild the linkage report (var/reports/linkage/index.html) and print where it is."""
+    from core.config import Settings
     from linkage.report import write_report
-    from npd.audit import store_lock
-    from npd.config import Settings
+    from warehouse.audit import store_lock
 
     settings = Settings.from_env()
     settings.ensure_dirs()

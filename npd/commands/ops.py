@@ -1,5 +1,5 @@
 """Operator commands: backfill history, rerun a corrected period, read the load manifest
-and the schedule. The work is in npd.backfill, npd.manifest and npd.calendars."""
+and the schedule. The work is in npd.backfill, pipeline.manifest and npd.calendars."""
 
 from __future__ import annotations
 
@@ -74,9 +74,9 @@ def backfill(
     call does only what is left and a repeat does nothing."""
     from rich.console import Console
 
+    from core.config import Settings
+    from core.periods import year_range
     from npd import backfill as ops
-    from npd.config import Settings
-    from npd.periods import year_range
     from warehouse.lock import LockTimeout
 
     console = Console()
@@ -156,9 +156,9 @@ def rerun(
     identifier stand. Person ids stay stable."""
     from rich.console import Console
 
+    from core.config import Settings
+    from core.partition import Partition
     from npd import backfill as ops
-    from npd.config import Settings
-    from npd.partition import Partition
     from warehouse.lock import LockTimeout
 
     console = Console()
@@ -197,8 +197,8 @@ def manifest(feed: Annotated[str | None, typer.Option(help="Only this feed")] = 
     from rich.console import Console
     from rich.table import Table
 
-    from npd.config import Settings
-    from npd.manifest import latest
+    from core.config import Settings
+    from pipeline.manifest import latest
 
     rows = [r for r in latest(Settings.from_env()) if feed is None or r["feed"] == feed]
     table = Table(title="Load manifest")
@@ -232,7 +232,7 @@ def schedule(
     from rich.console import Console
     from rich.table import Table
 
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
     from npd.calendars import calendar_of, releases
     from npd.cli import parse_years
 

@@ -29,8 +29,8 @@ def _identity():
     """A transaction on the identity store, under the stores' writer lock."""
     from contextlib import contextmanager
 
-    from npd.audit import store_lock
-    from npd.config import Settings
+    from core.config import Settings
+    from warehouse.audit import store_lock
     from warehouse.engine import ensure_schema, open_engine
 
     @contextmanager
@@ -122,10 +122,10 @@ def reject(ids: IdsArg, reviewer: ReviewerOpt = None) -> None:
 @review_app.command("apply")
 def apply() -> None:
     """Relink and reload every partition holding decisions its links do not yet reflect."""
+    from core.config import Settings
+    from core.partition import Partition
     from linkage.review import decided_not_applied
-    from npd.config import Settings
-    from npd.partition import Partition
-    from npd.steps import link, load
+    from pipeline.steps import link, load
 
     with _identity() as conn:
         partitions = decided_not_applied(conn)

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.config import Settings
+from core.periods import AcademicYear
 from governance.roles import Roles
-from npd.config import Settings
-from npd.periods import AcademicYear
 
 YEARS = [AcademicYear(2024)]
 PUPILS = 700
@@ -110,7 +110,7 @@ class PgRun:
 def pg_run(migrated: AccessDb, tmp_path_factory: pytest.TempPathFactory) -> PgRun:
     """Every partition of a generated population, run end to end into PostgreSQL."""
     from npd.demo import demo_partitions
-    from npd.steps import run_period
+    from pipeline.steps import run_period
     from synth.generate import generate
 
     env = env_for(migrated, tmp_path_factory.mktemp("access") / "var")

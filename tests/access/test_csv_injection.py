@@ -20,11 +20,11 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from core.config import Settings
+from core.partition import Partition
 from governance import csv_safe
 from governance.disclosure import DisclosurePolicy
 from governance.extract import ExtractRequest, extract
-from npd.config import Settings
-from npd.partition import Partition
 from warehouse.engine import ensure_schema, open_engine
 from warehouse.load import append
 from warehouse_schema.catalogue import load_catalogue

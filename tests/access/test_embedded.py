@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.csv as pacsv
 import pytest
 
+from core.config import Settings
 from governance import releases
 from governance.extract import ExtractRequest, extract
 from governance.sar import subject_access
 from governance.subjects import Lookup
-from npd.config import Settings
 from tests.access.conftest import KEY, PgRun, connect
 from warehouse.bulk import query_arrow
 from warehouse.engine import ensure_schema, open_engine

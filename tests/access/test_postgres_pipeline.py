@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from core.feeds import get_feed
 from governance.pseudonymise import pseudonym
-from ingest.feeds import get_feed
-from npd.summary import period_lines
+from quality.summary import period_lines
 from tests.access.conftest import KEY, PgRun, connect
 from warehouse_schema import migrations
 from warehouse_schema.catalogue import load_catalogue

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import ProgrammingError
 
+from core.duck import quote_ident
 from governance.roles import Roles, analytic, grant_statements
-from npd.duck import quote_ident
 from tests.access.conftest import AccessDb, connect
 from warehouse_schema.catalogue import Table, load_catalogue
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from core.feeds import FEEDS
 from governance import objections
 from governance.extract import ExtractRequest, extract
 from governance.pseudonymise import pseudonym
 from governance.sar import subject_access
 from governance.subjects import Lookup, SubjectError
-from ingest.feeds import FEEDS
 from tests.access.conftest import KEY, PgRun, connect, using
 from warehouse_schema.catalogue import load_catalogue
 

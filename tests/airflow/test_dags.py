@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.airflow
@@ -28,7 +28,7 @@ def dagbag():
 
 
 def test_every_dag_imports_without_errors(dagbag) -> None:
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
 
     assert dagbag.import_errors == {}
     assert {f"npd_{f}" for f in FEEDS} | {"npd_linkage"} <= set(dagbag.dags)
@@ -37,7 +37,7 @@ def test_every_dag_imports_without_errors(dagbag) -> None:
 def test_every_dag_serialises_and_round_trips(dagbag) -> None:
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
 
     for dag in dagbag.dags.values():
         data = DagSerialization.to_dict(dag)

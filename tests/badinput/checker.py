@@ -546,7 +546,7 @@ def _outcome(manifest: dict[str, Any], run: Run, info: dict[str, Any] | None) ->
 
 
 def _partition_parts(manifest: dict[str, Any]) -> tuple[str, str]:
-    from npd.periods import AcademicYear
+    from core.periods import AcademicYear
 
     return AcademicYear.parse(manifest["year"]).slug, manifest.get("term") or "annual"
 

@@ -59,6 +59,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from core.periods import AcademicYear, Term
 from ingest.landing import (
     annual_file_path,
     census_file_prefix,
@@ -76,7 +77,6 @@ from linkage.identifiers import (
     uln_check_digit,
     upn_check_letter,
 )
-from npd.periods import AcademicYear, Term
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "shared"

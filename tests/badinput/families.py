@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.periods import AcademicYear, Term
 from ingest.landing import annual_file_path, period_dir
 from linkage.identifiers import make_ulns, make_upns
-from npd.periods import AcademicYear, Term
 from tests.badinput.corpus import (
     CENSUS_LA,
     CLA_CSV_LA,

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.accounting import STATUSES
 from ingest.errors import InputError, PartitionBlocked
 from ingest.stage import stage
-from npd.config import Settings
-from npd.partition import Partition
 from tests.badinput.corpus import (
     YEAR,
     Base,

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings
+from core.periods import AcademicYear, Term
 from ingest.landing import census_table_path
-from npd.config import Settings
 from npd.demo import demo_partitions
-from npd.periods import AcademicYear, Term
-from npd.steps import PeriodResult, run_period
+from pipeline.steps import PeriodResult, run_period
 
 YEAR = AcademicYear(2023)
 PUPILS = 1200

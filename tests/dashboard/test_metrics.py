@@ -6,10 +6,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from core.duck import local_duckdb
+from core.partition import Partition
 from ingest.spec import load_spec
 from ingest.stage import read_report
-from npd.duck import local_duckdb
-from npd.partition import Partition
 from quality.metrics import _literals, _reasons, code_columns
 from quality.store import catch_up, measure, stale_partitions
 from tests.dashboard.conftest import (

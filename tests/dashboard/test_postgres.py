@@ -9,8 +9,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.partition import Partition
 from quality.metrics import code_columns
 from quality.read import read_quality
 from quality.store import measure

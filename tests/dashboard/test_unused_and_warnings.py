@@ -17,16 +17,16 @@ import duckdb
 import pytest
 from rich.console import Console
 
+from core.config import Settings
+from core.partition import Partition
 from governance.disclosure import DisclosurePolicy
 from ingest.accounting import UNUSED_TABLE, FileAccount, StageReport
-from npd import audit
-from npd.config import Settings
-from npd.partition import Partition
-from npd.summary import file_notes, period_lines, render
 from quality.dashboard import build_dashboard
 from quality.pages import Links, feed_file, la_file, la_page
 from quality.read import la_of_path, read_quality
+from quality.summary import file_notes, period_lines, render
 from quality.view import DashboardView
+from warehouse import audit
 
 AUTUMN = Partition.of("school_census", "2024/25", "autumn")
 SPRING = Partition.of("school_census", "2024/25", "spring")
@@ -337,9 +337,9 @@ def test_a_file_belongs_to_the_la_of_its_return_folder() -> None:
 def test_a_stray_file_and_a_formula_like_name_reach_the_summary_and_dashboard(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from core.periods import AcademicYear, Term
     from ingest.landing import census_return_dir
-    from npd.periods import AcademicYear, Term
-    from npd.steps import run_period
+    from pipeline.steps import run_period
     from synth.generate import generate
 
     monkeypatch.setenv("NPD_HOME", str(tmp_path / "var"))

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from staged_frames import KS2_PARAMS, PARAMS, census_frame, census_table, ks2_frame
 
-import npd.codes
+import core.codes
 from expectations.runner import (
     MissingColumnsError,
     MissingParamsError,
@@ -197,9 +197,9 @@ def test_a_code_added_to_codes_yml_is_accepted_without_editing_json(
     df = census_frame(20)
     df.loc[df.index[:5], "ethnicity"] = "WXYZ"
     assert _failed(_census(df, gx_dir), "ethnicity")
-    raw = copy.deepcopy(npd.codes._raw())
+    raw = copy.deepcopy(core.codes._raw())
     raw["ethnicity"]["codes"]["WXYZ"] = "A new code"
-    monkeypatch.setattr(npd.codes, "_raw", lambda: raw)
+    monkeypatch.setattr(core.codes, "_raw", lambda: raw)
     assert not _failed(_census(df, gx_dir), "ethnicity")
 
 

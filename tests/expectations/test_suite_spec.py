@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-import npd.codes
+import core.codes
+from core.codes import codelist, is_valid_la_code
+from core.feeds import FEEDS
 from expectations.references import SuiteReferenceError
 from expectations.suite_spec import (
     SuiteSpecError,
@@ -17,9 +19,7 @@ from expectations.suite_spec import (
     load_suite_json,
     suite_names,
 )
-from ingest.feeds import FEEDS
 from linkage.identifiers import UpnStatus
-from npd.codes import codelist, is_valid_la_code
 
 SUITES = sorted(feed.suite for feed in FEEDS.values())
 
@@ -182,7 +182,7 @@ def test_upn_usable_reference_follows_the_identifier_checks() -> None:
 
 def test_literal_value_sets_retype_no_code_list() -> None:
     """A literal value set is booleans or a few codes drawn from a code list, never a new list."""
-    known = {v for name in npd.codes._raw() for v in _values_of(name)}
+    known = {v for name in core.codes._raw() for v in _values_of(name)}
     for name in SUITES:
         for key, value in _walk(load_suite_json(name)["expectations"]):
             if key == "value_set" and isinstance(value, list):
@@ -212,9 +212,9 @@ def test_params_become_gx_parameters() -> None:
 def test_a_code_added_to_codes_yml_reaches_the_suite_without_editing_json(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    raw = copy.deepcopy(npd.codes._raw())
+    raw = copy.deepcopy(core.codes._raw())
     raw["ethnicity"]["codes"]["WXYZ"] = "A new code"
-    monkeypatch.setattr(npd.codes, "_raw", lambda: raw)
+    monkeypatch.setattr(core.codes, "_raw", lambda: raw)
     (ethnicity,) = [v for n, v in _resolved_pairs("school_census", "$codelist") if n == "ethnicity"]
     assert "WXYZ" in ethnicity
 

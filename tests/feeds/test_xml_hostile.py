@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
 from ingest.errors import InputError
 from ingest.spec import load_spec
 from ingest.stage import stage
 from ingest.xml_source import XmlReader, xml_layout
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
 from tests.feeds.xml_helpers import (
     assert_quotes_no_identifier,
     every_account_balanced,

@@ -7,8 +7,8 @@ import re
 
 import duckdb
 
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.partition import Partition
 
 
 def quarantine_rows(settings: Settings, partition: Partition) -> list[tuple]:

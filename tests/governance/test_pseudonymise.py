@@ -7,9 +7,9 @@ import stat
 import duckdb
 import pytest
 
+from core.config import Settings
 from governance.keys import KeyMissingError, create_dev_key, key_file, load_key
 from governance.pseudonymise import derived_key, pseudonym, register_key, sql_pseudonym
-from npd.config import Settings
 
 KEY = bytes(range(32))
 

@@ -10,12 +10,12 @@ import duckdb
 import numpy as np
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.errors import InputError, PartitionBlocked
 from ingest.stage import stage
 from linkage.identifiers import make_upns
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
+from pipeline import steps
 
 PARTITION = Partition.of("school_census", "2024/25", "spring")
 ROWS = 6
@@ -357,7 +357,7 @@ def test_the_manifest_checksums_exactly_the_files_stage_reads(
 ) -> None:
     """A backfill decides "unchanged" from landing_inputs; it must name and hash the same
     files as stage, or a partition with an unused entry would load again on every run."""
-    from npd.manifest import landing_inputs
+    from pipeline.manifest import landing_inputs
 
     header, rows = _fixture_rows(shared_fixtures)
     pupils = _write(_return_file(settings), header, rows)

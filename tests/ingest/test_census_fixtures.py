@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.stage import stage
 from linkage.identifiers import make_upns
-from npd.config import Settings
-from npd.partition import Partition
 
 COUNTS = {"pupilonroll": 9498, "pupilnolongeronroll": 375, "senneeds": 16954, "fsmperiod": 25889}
 SPRING_2025 = dt.date(2025, 1, 16)

@@ -12,13 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
 from ingest.accounting import StageReport
 from ingest.errors import InputError
 from ingest.shards import SHARDS, merge, plan, stage_shard
 from ingest.stage import REPORT, stage
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
 from synth.generate import generate
 
 YEAR = AcademicYear(2024)

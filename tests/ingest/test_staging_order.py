@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import duckdb
 
+from core.periods import AcademicYear
 from ingest.convert import typed_select
 from ingest.spec import load_spec
 from ingest.staging import _keeps_order
-from npd.periods import AcademicYear
 
 
 def test_a_plan_that_only_scans_and_projects_keeps_order_and_a_join_does_not() -> None:

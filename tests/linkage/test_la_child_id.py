@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
 from linkage.fallback import RESULT_SCHEMA
 from linkage.master_index import LA_CHILD_VERSION, LINKED, link_records
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
-from npd.steps import link, run_period
+from pipeline.steps import link, run_period
 
 YEARS = [AcademicYear(2023), AcademicYear(2024)]
 LAS = [202, 330, 352, 908]

@@ -13,9 +13,9 @@ import datetime as dt
 import duckdb
 import sqlalchemy as sa
 
+from core.config import Settings
 from linkage import candidates as cand
 from linkage.standardise import standard_select
-from npd.config import Settings
 from tests.linkage.test_master_index import UPNS, _link
 
 DOB = dt.date(2014, 3, 9)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from core.config import Settings
 from linkage.fallback import RESULT_SCHEMA
 from linkage.identifiers import (
     classify_upn,
@@ -20,7 +21,6 @@ from linkage.identifiers import (
     make_upns,
 )
 from linkage.master_index import _write_linked, link_records
-from npd.config import Settings
 
 UPNS = [str(u) for u in make_upns(np.full(6, 330), np.full(6, 2010), np.full(6, 18), np.arange(6))]
 TEMP = str(

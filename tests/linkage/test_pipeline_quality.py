@@ -10,10 +10,10 @@ import re
 import duckdb
 import pytest
 
-from npd.config import Settings
+from core.config import Settings
+from core.periods import AcademicYear
 from npd.demo import demo_partitions
-from npd.periods import AcademicYear
-from npd.steps import run_period
+from pipeline.steps import run_period
 
 pytestmark = pytest.mark.slow
 

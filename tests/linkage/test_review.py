@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from core.config import Settings
 from linkage import review
 from linkage.identifiers import classify_upn, is_valid_uln, make_ulns, make_upns
 from linkage.master_index import link_records
 from linkage.probabilistic import LinkageConfig, ProbabilisticLinker
-from npd.config import Settings
 from tests.linkage.conftest import Trained
 
 CHILDREN = 40

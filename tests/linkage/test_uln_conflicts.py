@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import sqlalchemy as sa
 
+from core.config import Settings
 from linkage.fallback import LinkContext
 from linkage.probabilistic import _without_uln_conflicts
-from npd.config import Settings
 from tests.linkage.test_master_index import ULNS, UPNS, _link
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from npd.config import Settings
-from npd.periods import AcademicYear
+from core.config import Settings
+from core.periods import AcademicYear
 
 YEARS = [AcademicYear(2022), AcademicYear(2023), AcademicYear(2024)]
 FEEDS = ("school_census", "ks2")  # the feeds the generator writes for every year

@@ -38,9 +38,9 @@ def main() -> None:
     step, k, ready, first, last, *feeds = sys.argv[1:]
     import linkage.master_index
     import warehouse.research
+    from core.config import Settings
+    from core.periods import AcademicYear
     from npd.backfill import backfill
-    from npd.config import Settings
-    from npd.periods import AcademicYear
 
     if step == "load":  # research tables: built by the store itself, or sent from Arrow
         names = ("replace_partition", "replace_partition_select")

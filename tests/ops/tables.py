@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from npd.config import Settings
+from core.config import Settings
 
 RESEARCH = {"research.census_pupil": "school_census", "research.ks2_result": "ks2"}
 IDENTITY = ("identity.person", "identity.person_identifier", "identity.record_identity")

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from npd.periods import AcademicYear
+from core.periods import AcademicYear
 from tests.ops.conftest import FALLBACK
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]

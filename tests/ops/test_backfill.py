@@ -9,14 +9,14 @@ import subprocess
 
 import pytest
 
+from core.partition import Partition
+from core.periods import AcademicYear
 from linkage.master_index import MODEL_VERSION
-from npd import audit
 from npd.backfill import backfill, dependents_of, rerun
-from npd.manifest import held_load_id, latest
-from npd.partition import Partition
-from npd.periods import AcademicYear
+from pipeline.manifest import held_load_id, latest
 from tests.ops.conftest import FEEDS, YEARS, Reference, backfill_cmd, ops_env
 from tests.ops.tables import checksums, partition_digest, scalar
+from warehouse import audit
 
 PARTITIONS = len(YEARS) * 4  # three census terms and KS2 a year
 pytestmark = pytest.mark.slow  # each builds or changes a warehouse of three years
@@ -38,7 +38,7 @@ def test_three_years_backfill_from_one_command_with_progress_and_summary(
 
 
 def _settings(reference: Reference):
-    from npd.config import Settings
+    from core.config import Settings
 
     return Settings.from_env(reference.home)
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from core.periods import AcademicYear, Term
 from npd.calendars import (
     CALENDARS,
     calendar_of,
@@ -15,7 +16,6 @@ from npd.calendars import (
     release_on,
     releases,
 )
-from npd.periods import AcademicYear, Term
 
 # FEEDS.md §2: dates read in The Key and East Sussex pages ([V]), and the 2025/26 prediction.
 PUBLISHED = {
@@ -64,7 +64,7 @@ def test_a_day_names_its_partition_exactly_or_the_latest_before_it() -> None:
 
 
 def test_every_registered_feed_has_a_calendar() -> None:
-    from ingest.feeds import FEEDS
+    from core.feeds import FEEDS
 
     missing = [name for name in FEEDS if calendar_of(name) is None]
     assert missing == [], f"add a line to FEED_CALENDARS in npd/calendars.py for {missing}"

@@ -7,10 +7,10 @@ import json
 
 import duckdb
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.stage import REPORT
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
+from pipeline import steps
 
 PARTITION = Partition.of("ks2", "2023/24")
 

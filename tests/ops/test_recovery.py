@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from npd import audit
 from npd.backfill import backfill, run_lock
 from tests.ops.conftest import NPD, YEARS, Reference, backfill_cmd, ops_env
 from tests.ops.tables import checksums, partition_digest, scalar
+from warehouse import audit
 
 HERE = Path(__file__).parent
 FIRST = YEARS[0]
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 def _reference_year(reference: Reference):
     """The reference's census partitions of the first year (it loaded KS2 after them)."""
-    from npd.config import Settings
+    from core.config import Settings
 
     return checksums(Settings.from_env(reference.home), [FIRST.label], CENSUS)
 
@@ -53,7 +53,7 @@ def test_sigkill_mid_write_leaves_the_stores_whole_and_resuming_matches_an_unint
     child.stderr.close()
 
     # The autumn census is whole; spring, killed mid-write, left nothing in that store.
-    from npd.config import Settings
+    from core.config import Settings
 
     census, ref = "research.census_pupil", Settings.from_env(reference.home)
     spring = f"academic_year = '{FIRST.label}' AND term = 'spring'"
@@ -107,8 +107,8 @@ def test_a_run_finding_the_warehouse_held_refuses_and_says_by_whom(loaded, npd_h
 def test_every_step_writes_under_the_store_lock(loaded, monkeypatch) -> None:
     """With the stores held (flock: another open of the lock file, as another process would),
     each step fails saying the warehouse is busy, and neither store's file changes."""
-    from npd.partition import Partition
-    from npd.steps import STEPS
+    from core.partition import Partition
+    from pipeline.steps import STEPS
     from warehouse.lock import LockTimeout
 
     stores = [

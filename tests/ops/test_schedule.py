@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from npd.periods import AcademicYear, Term
+from core.periods import AcademicYear, Term
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.airflow

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from npd.config import Settings
+from core.config import Settings
+from core.periods import AcademicYear
 from npd.demo import demo_partitions
-from npd.periods import AcademicYear
-from npd.steps import PeriodResult, run_period
+from pipeline.steps import PeriodResult, run_period
 
 YEARS = [AcademicYear(2023), AcademicYear(2024)]  # spans the 2024/25 gender -> sex rename
 PUPILS = 1600

@@ -9,11 +9,11 @@ import re
 import duckdb
 import pytest
 
-from npd.codes import codelist
-from npd.partition import Partition
-from npd.periods import TERMS
-from npd.steps import run_period
-from npd.summary import period_lines
+from core.codes import codelist
+from core.partition import Partition
+from core.periods import TERMS
+from pipeline.steps import run_period
+from quality.summary import period_lines
 from tests.pipeline.conftest import PipelineRun, warehouse_path
 from warehouse_schema.catalogue import load_catalogue
 

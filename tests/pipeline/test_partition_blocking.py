@@ -17,13 +17,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
 from ingest.errors import PartitionBlocked
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
-from npd.steps import run_period
-from npd.summary import period_lines
+from pipeline import steps
+from pipeline.steps import run_period
+from quality.summary import period_lines
 
 SPRING = Partition.of("school_census", "2024/25", "spring")
 SUMMER = Partition.of("school_census", "2024/25", "summer")

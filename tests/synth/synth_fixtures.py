@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from npd.periods import AcademicYear, year_range
+from core.periods import AcademicYear, year_range
 from synth.generate import SynthSummary, generate
 from synth.population import Population, build_population
 

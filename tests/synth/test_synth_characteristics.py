@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from synth_fixtures import YEARS, Generated
 
-from npd.codes import codelist, mapping
+from core.codes import codelist, mapping
 from synth.rates import RATES
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from synth_fixtures import PUPILS, YEARS, Generated
 
-from npd.periods import Term
+from core.periods import Term
 from synth.rates import RATES
 
 ORDER = {"autumn": 0, "spring": 1, "summer": 2}

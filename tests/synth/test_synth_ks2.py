@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from synth_fixtures import YEARS, Generated, read_csv
 
+from core.codes import codelist
 from ingest.landing import annual_file_path
 from linkage.identifiers import UpnStatus, classify_upn
-from npd.codes import codelist
 from synth.defects import rate
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from synth_fixtures import PUPILS, SEED, YEARS, Generated
 
+from core.periods import TERMS, year_range
 from ingest.landing import annual_file_path, census_table_path
 from ingest.spec import load_spec
-from npd.periods import TERMS, year_range
 from synth.annual import annual_writers
 from synth.census import TABLES
 from synth.generate import generate

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from synth_fixtures import BLANK_PLANT, PLANT, YEARS, Generated, read_csv
 
+from core.periods import AcademicYear
 from ingest.landing import annual_file_path
-from npd.periods import AcademicYear
 from synth.plants import Plant
 
 
@@ -67,8 +67,8 @@ def test_bad_plants_are_refused(text: str) -> None:
 
 
 def test_invalid_values_fail_the_fields_code_list() -> None:
+    from core.codes import codelist
     from ingest.spec import load_spec
-    from npd.codes import codelist
 
     plant = Plant.parse("school_census:2023/24:spring:LA330:language:0.1:invalid_code")
     field = load_spec("school_census").for_year(plant.year).tables["pupilonroll"].field("language")

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.periods import year_range
 from linkage.identifiers import UpnStatus, classify_upn, is_valid_uln
-from npd.periods import year_range
 from synth.history import History
 from synth.ids import UpnMinter, draw_ulns, hex_ids, scramble
 from synth.names import FORENAMES, SURNAMES, one_char_edits

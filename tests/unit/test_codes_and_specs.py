@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from core.codes import codelist, is_valid_la_code, mapping, sql_case, sql_la_code_valid
 from ingest.spec import SpecError, load_spec
-from npd.codes import codelist, is_valid_la_code, mapping, sql_case, sql_la_code_valid
 
 
 def test_sex_schemes_harmonise_every_source_to_m_f_u() -> None:
@@ -63,7 +63,7 @@ def test_unknown_feed_is_a_clear_error() -> None:
 
 
 def test_every_code_list_has_short_codes_and_no_stray_meanings() -> None:
-    from npd.codes import _raw
+    from core.codes import _raw
 
     for name, entry in _raw().items():
         if isinstance(entry, dict) and "codes" in entry:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from npd.periods import AcademicYear, Term, academic_year_of, year_range
+from core.periods import AcademicYear, Term, academic_year_of, year_range
 
 PUBLISHED = [
     ("2022/23", dt.date(2022, 10, 6), dt.date(2023, 1, 19), dt.date(2023, 5, 18)),

@@ -20,7 +20,7 @@ target_metadata = load_catalogue().metadata(store)
 def _url() -> str:
     if config.attributes.get("url"):
         return config.attributes["url"]
-    from npd.config import Settings
+    from core.config import Settings
 
     settings = Settings.from_env()
     return settings.warehouse_url if store == "warehouse" else settings.identity_url

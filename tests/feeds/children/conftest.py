@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
-from npd.steps import PeriodResult, run_period
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
+from pipeline.steps import PeriodResult, run_period
 
 YEARS = [AcademicYear(2023), AcademicYear(2024)]
 LAS = [202, 330, 352, 908]  # the fourth LA (908) sends the SSDA903 as XML

@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.errors import InputError, PartitionBlocked
 from ingest.stage import stage
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
+from pipeline import steps
 from tests.feeds.children.conftest import cin_stating, land
 from tests.feeds.xml_helpers import balanced_account, quarantine_rows
 

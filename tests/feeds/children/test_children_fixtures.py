@@ -13,10 +13,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.stage import stage
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
+from pipeline import steps
 from tests.feeds.children.conftest import cin_stating, land
 from tests.feeds.xml_helpers import quarantine_rows
 

@@ -8,7 +8,7 @@ import re
 import duckdb
 import numpy as np
 
-from npd.codes import codelist
+from core.codes import codelist
 from tests.feeds.children.conftest import LAS, PUPILS, YEARS, ChildrenRun
 
 UPN = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")

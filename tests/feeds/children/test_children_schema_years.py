@@ -7,11 +7,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.codes import codelist
+from core.config import Settings
+from core.partition import Partition
 from ingest.spec import load_spec
 from ingest.stage import stage
-from npd.codes import codelist
-from npd.config import Settings
-from npd.partition import Partition
 from tests.feeds.children.conftest import land
 
 CHILD = (

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear, Term
-from npd.steps import PeriodResult, run_period
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear, Term
+from pipeline.steps import PeriodResult, run_period
 
 YEARS = [AcademicYear(2023), AcademicYear(2024)]
 PUPILS = 3000

@@ -9,11 +9,11 @@ import duckdb
 import pytest
 from education_run import YEARS, EducationRun
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.errors import PartitionBlocked
 from ingest.landing import annual_file_path
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
+from pipeline import steps
 
 YEAR = YEARS[0]
 ROWS = 8

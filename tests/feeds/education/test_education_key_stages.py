@@ -9,9 +9,9 @@ import duckdb
 import pytest
 from education_run import KEY_STAGES, YEARS, EducationRun
 
-from ingest.feeds import get_feed
+from core.feeds import get_feed
+from core.partition import Partition
 from ingest.landing import annual_file_path
-from npd.partition import Partition
 
 
 @pytest.mark.parametrize("feed", KEY_STAGES)

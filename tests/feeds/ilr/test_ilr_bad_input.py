@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings
+from core.partition import Partition
+from core.periods import AcademicYear
 from ingest.errors import InputError
 from ingest.stage import stage
-from npd import steps
-from npd.config import Settings
-from npd.partition import Partition
-from npd.periods import AcademicYear
+from pipeline import steps
 from tests.feeds.ilr.conftest import YEARS, IlrRun, land_ilr
 from tests.feeds.xml_helpers import balanced_account, quarantine_rows
 

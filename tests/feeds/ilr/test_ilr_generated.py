@@ -13,9 +13,9 @@ import duckdb
 import pytest
 from rich.console import Console
 
+from core.partition import Partition
 from ingest.stage import read_report
 from linkage.identifiers import TEMPORARY_ULN
-from npd.partition import Partition
 from tests.feeds.ilr.conftest import YEARS, IlrRun
 
 PSEUDONYM = re.compile(r"^[0-9a-f]{64}$")
@@ -225,7 +225,7 @@ def test_sex_is_harmonised_and_the_research_table_holds_no_identifier(ilr_env: I
 
 
 def test_no_learner_identifier_reaches_the_summary_or_reports(ilr_env: IlrRun) -> None:
-    from npd.summary import period_lines, render
+    from quality.summary import period_lines, render
 
     year = YEARS[-1]
     records = ilr_env.settings.staging_dir / "ilr" / year.slug / "annual" / "records.parquet"
@@ -264,7 +264,7 @@ def test_the_suite_flags_planted_defects(
     import json
 
     from ingest.errors import PartitionBlocked
-    from npd import steps
+    from pipeline import steps
     from tests.feeds.ilr.conftest import land_ilr
 
     year = YEARS[-1]
@@ -307,7 +307,7 @@ def test_a_next_year_header_is_refused_at_staging_naming_both_years(
     folder): refused whole at staging, every row counted and quarantined, and the partition
     blocked with a first line naming the file, the year it states and the partition's."""
     from ingest.errors import PartitionBlocked
-    from npd import steps
+    from pipeline import steps
     from tests.feeds.ilr.conftest import land_ilr
 
     year = YEARS[-1]
@@ -355,8 +355,8 @@ def _link_run_again(run: IlrRun, folder: Path, fallback) -> Callable[..., str]:
     fresh identity store under `folder`; returns where each partition's links went."""
     import json
 
+    from core.periods import Term
     from linkage.master_index import link_records
-    from npd.periods import Term
 
     store = f"duckdb:///{folder / 'identity_store.duckdb'}"
     (folder / "tmp").mkdir(parents=True, exist_ok=True)

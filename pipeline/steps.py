@@ -17,10 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.errors import InputError, PartitionBlocked
-from npd import audit
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.partition import Partition
+from ingest.errors import PartitionBlocked
+from pipeline.messages import safe_message
+from warehouse import audit
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +34,6 @@ LOAD_REPORT = "load_report.json"
 class RunState:
     load_id: str | None = None
     message: str | None = None
-
-
-def _own_errors() -> tuple[type[BaseException], ...]:
-    from expectations.runner import MissingColumnsError, MissingParamsError
-    from governance.keys import KeyMissingError
-    from warehouse.lock import LockTimeout
-    from warehouse_schema.catalogue import CatalogueError
-
-    return (
-        InputError,
-        PartitionBlocked,
-        FileNotFoundError,
-        KeyMissingError,
-        LockTimeout,
-        CatalogueError,
-        MissingColumnsError,
-        MissingParamsError,
-    )
-
-
-def safe_message(exc: BaseException) -> str:
-    """Messages the pipeline writes itself are identifier-free and kept whole; anything
-    else (a library's error may quote a value) is reduced to its type."""
-    if isinstance(exc, _own_errors()):
-        return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:4000]
-    return f"{type(exc).__name__} (details withheld: see the task log)"
 
 
 @contextmanager
@@ -262,7 +237,7 @@ def _staging_causes(report, primary: str) -> tuple[list[str], list[str]]:
 def _validation_blocked(partition: Partition, report, outcome) -> PartitionBlocked:
     """The message names the root cause on its first line (from the stage report when staging
     explains the failure, else the telling failed expectation), then the whole outcome."""
-    from ingest.feeds import get_feed
+    from core.feeds import get_feed
 
     causes, context = _staging_causes(report, get_feed(partition.feed).primary_table)
     root = outcome.root_failure()
@@ -290,8 +265,8 @@ def _stage_summary(partition: Partition, report) -> dict[str, Any]:
 
 def validate(partition: Partition, settings: Settings | None = None) -> dict[str, Any]:
     """Run the feed's suite on the staged records; a critical failure blocks the partition."""
+    from core.feeds import get_feed
     from expectations.runner import read_records, validate_records
-    from ingest.feeds import get_feed
     from ingest.stage import read_report
 
     settings = _settings(settings)
@@ -438,7 +413,7 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 @dataclass
 class PeriodResult:
     partition: Partition
-    status: str  # loaded | blocked | failed | skipped (inputs unchanged: npd.manifest)
+    status: str  # loaded | blocked | failed | skipped (inputs unchanged: pipeline.manifest)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     message: str | None = None
 
@@ -456,8 +431,8 @@ def run_period(
     stops there, and says why.
 
     Every attempt goes into the load manifest; with `skip_unchanged`, a partition the
-    warehouse already holds from these same input files is skipped (npd.manifest)."""
-    from npd import manifest
+    warehouse already holds from these same input files is skipped (pipeline.manifest)."""
+    from pipeline import manifest
 
     settings = _settings(settings)
     if skip_unchanged and (reason := manifest.unchanged(settings, partition)):

@@ -19,9 +19,9 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from npd import audit
-from npd.config import Settings
-from npd.partition import Partition
+from core.config import Settings
+from core.partition import Partition
+from warehouse import audit
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def _where(partition: Partition) -> tuple[str, dict[str, Any]]:
 
 def held_load_id(settings: Settings, partition: Partition) -> str | None:
     """The load id the warehouse holds for the partition in all its feed's research tables."""
-    from ingest.feeds import get_feed
+    from core.feeds import get_feed
 
     where, params = _where(partition)
     with audit.warehouse(settings) as conn:
@@ -98,8 +98,8 @@ def _stage_report_inputs(settings: Settings, partition: Partition, since: dt.dat
 def _model_versions(settings: Settings, partition: Partition) -> str | None:
     import duckdb
 
+    from core.duck import sql_str
     from linkage.master_index import LINKED
-    from npd.duck import sql_str
 
     linked = partition.staging_dir(settings) / LINKED
     if not linked.exists():
@@ -132,7 +132,7 @@ def record(
         )
         _write(settings, partition, inputs, outcome, run_by, started_at, failed_step, message)
     except Exception as exc:
-        from npd.steps import safe_message
+        from pipeline.messages import safe_message
 
         log.warning("%s: load manifest not written: %s", partition.label, safe_message(exc))
 

@@ -2,29 +2,16 @@
 
 Generic steps (stage, validate, link, load) look a feed up here and never branch on
 its name, so adding a feed is a spec file (with its header), a derivation module,
-a suite and catalogue rows.
+a suite and catalogue rows. The registry is foundation: every layer names feeds and
+partitions. It reads the spec files' headers as data and imports nothing above it
+(ingest.stage loads a feed's derivation module by the name given here).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from npd.periods import TERMS, AcademicYear, Term
-
-if TYPE_CHECKING:
-    import duckdb
-
-
-@dataclass(frozen=True)
-class DeriveContext:
-    year: AcademicYear
-    term: Term | None
-    load_id: str
-
-
-Derive = Callable[["duckdb.DuckDBPyConnection", DeriveContext], Any]
+from core.periods import TERMS, AcademicYear, Term
 
 
 @dataclass(frozen=True)
@@ -36,11 +23,6 @@ class Feed:
     research_tables: tuple[str, ...]  # catalogue tables built from the records
     suite: str
     derive_module: str  # module with derive(con, ctx) creating table `records`
-
-    def derive(self) -> Derive:
-        from importlib import import_module
-
-        return import_module(self.derive_module).derive
 
     def terms(self) -> tuple[Term | None, ...]:
         return TERMS if self.termly else (None,)

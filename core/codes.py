@@ -1,4 +1,4 @@
-"""Code lists and harmonisation, read from npd/codelists/*.yml (the one place code lists live).
+"""Code lists and harmonisation, read from core/codelists/*.yml (the one place code lists live).
 
 Each mapping renders two ways from the same data: as a Python dict for Arrow or
 pandas work, and as a SQL CASE expression for staging inside DuckDB.
@@ -17,9 +17,9 @@ import yaml
 
 @cache
 def _raw() -> dict[str, Any]:
-    """Every code list, merged from npd/codelists/*.yml; a name may be defined only once."""
+    """Every code list, merged from core/codelists/*.yml; a name may be defined only once."""
     merged: dict[str, Any] = {}
-    folder = resources.files("npd").joinpath("codelists")
+    folder = resources.files("core").joinpath("codelists")
     for path in sorted(
         (p for p in folder.iterdir() if p.name.endswith(".yml")), key=lambda p: p.name
     ):
@@ -67,7 +67,7 @@ class CodeList:
 def codelist(name: str) -> CodeList:
     raw = _raw()
     if name not in raw or not isinstance(raw[name], dict) or "codes" not in raw[name]:
-        raise KeyError(f"no code list named {name!r} in npd/codelists")
+        raise KeyError(f"no code list named {name!r} in core/codelists")
     entry = raw[name]
     extra: frozenset[str] = frozenset()
     if name == "ethnicity":
@@ -82,7 +82,7 @@ def codelist(name: str) -> CodeList:
 
 
 def mapping(name: str) -> dict[str, str]:
-    """A value-to-value mapping defined in npd/codelists."""
+    """A value-to-value mapping defined in core/codelists."""
     raw = _raw()
     if name == "ethnicity_main":
         out = {c: c for c in raw["ethnicity"]["codes"]}
@@ -93,7 +93,7 @@ def mapping(name: str) -> dict[str, str]:
         return {code: group for group, codes in raw[name].items() for code in codes}
     if name.startswith("sex:"):
         return {str(k): str(v) for k, v in raw["sex_schemes"][name.split(":", 1)[1]].items()}
-    raise KeyError(f"no mapping named {name!r} in npd/codelists")
+    raise KeyError(f"no mapping named {name!r} in core/codelists")
 
 
 def sex_schemes() -> list[str]:

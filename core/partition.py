@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from npd.config import Settings
-from npd.periods import AcademicYear, Term
+from core.config import Settings
+from core.periods import AcademicYear, Term
 
 
 @dataclass(frozen=True, order=True)
@@ -21,7 +21,7 @@ class Partition:
 
     @classmethod
     def of(cls, feed: str, year: str | AcademicYear, term: str | Term | None = None) -> Partition:
-        from ingest.feeds import check_period, get_feed
+        from core.feeds import check_period, get_feed
 
         spec = get_feed(feed)
         return cls(

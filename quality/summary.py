@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ingest.feeds import FEEDS
-from npd.config import Settings
+from core.config import Settings
+from core.feeds import FEEDS
 from warehouse.engine import open_engine, table_exists
 
 
@@ -124,7 +124,7 @@ class FileNote:
     def detail(self) -> str:
         """Why, without what is shown beside it: staging's messages name their file and may
         say "not used" (ingest/inventory.py), which a line per file need not repeat."""
-        text = self.message or ""  # messages joined by "; " (npd.audit.record_stage)
+        text = self.message or ""  # messages joined by "; " (warehouse.audit.record_stage)
         for lead in (f"{self.source_file}: ", "not used: ", "rejected: "):
             text = text.removeprefix(lead).replace(f"; {lead}", "; ")
         return text

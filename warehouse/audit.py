@@ -19,9 +19,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from core.config import Settings
+from core.partition import Partition
 from ingest.accounting import StageReport
-from npd.config import Settings
-from npd.partition import Partition
 from warehouse.engine import ensure_schema, open_engine
 from warehouse.load import append, replace_partition
 from warehouse.lock import exclusive
