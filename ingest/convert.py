@@ -66,9 +66,13 @@ def _reason(fld: FieldSpec, condition: str, problem: str, raw: str | None) -> st
     return f"CASE WHEN {condition} THEN {text} END"
 
 
-def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
+def _typed(
+    fld: FieldSpec, raw: str, typed: str, legacy_from: list[str | None] | None = None
+) -> tuple[str, str | None]:
     """Typed expression over the cleaned raw value, and the condition (over the cleaned raw
-    value and the typed column) under which typing failed; None when it cannot fail."""
+    value and the typed column) under which typing failed; None when it cannot fail.
+    `legacy_from`: per legacy coding of the field, a flag column set where the value came
+    from its earlier name (None where it has none or the file lacks it)."""
     if fld.type == "date":
         formats = fld.formats or ("%Y-%m-%d",)
         tries = ", ".join(f"try_strptime({raw}, {sql_literal(f)})" for f in formats)
@@ -101,6 +105,17 @@ def _typed(fld: FieldSpec, raw: str, typed: str) -> tuple[str, str | None]:
         return expr, None
     if fld.type == "code" and fld.harmonise:
         expr = sql_case(mapping(fld.harmonise), raw)
+        codings = [sql_case(mapping(c.harmonise), raw) for c in fld.legacy if c.harmonise]
+        if codings:  # a value only a legacy coding knows (docs/bad-input.md, "legacy coding")
+            expr = f"coalesce({expr}, {', '.join(codings)})"
+            by_source = [
+                f"WHEN {came} THEN coalesce({sql_case(mapping(c.harmonise), raw)}, "
+                f"{sql_case(mapping(fld.harmonise), raw)})"
+                for c, came in zip(fld.legacy, legacy_from or (), strict=False)
+                if c.harmonise and came
+            ]
+            if by_source:  # read from the legacy name: its own coding first
+                expr = f"(CASE {' '.join(by_source)} ELSE {expr} END)"
         return expr, f"{raw} IS NOT NULL AND {typed} IS NULL"
     if fld.type == "code" and fld.codelist and fld.invalid == "quarantine":
         return raw, f"{raw} IS NOT NULL AND NOT {codelist(fld.codelist).sql_valid(raw)}"
@@ -203,6 +218,40 @@ def _warnings(fld: FieldSpec, padded: str, raw: str) -> list[tuple[str, str]]:
     return found
 
 
+def legacy_marker(fld: FieldSpec, raw: str, legacy_from: list[str | None]) -> str:
+    """SQL for the legacy coding a row's value was read in: k (1-based, into fld.legacy)
+    where only that coding knows the value or it came from that coding's earlier name; 0
+    where the value is in a legacy coding and means something else in the current one
+    (ambiguous, should the file hold the legacy coding); NULL for the current coding."""
+    current = mapping(fld.harmonise) if fld.harmonise else {}
+    whens: list[str] = []
+    ambiguous: list[str] = []
+    for k, (coding, came) in enumerate(zip(fld.legacy, legacy_from, strict=True), start=1):
+        tests = [came] if came else []
+        if coding.harmonise:
+            old = mapping(coding.harmonise)
+            only = [v for v in old if v not in current]
+            if only:
+                tests.append(f"list_contains([{', '.join(map(sql_literal, only))}], {raw})")
+            clash = [v for v in old if v in current and current[v] != old[v]]
+            if clash:
+                ambiguous.append(f"list_contains([{', '.join(map(sql_literal, clash))}], {raw})")
+        if tests:
+            whens.append(f"WHEN {' OR '.join(tests)} THEN {k}")
+    if ambiguous:
+        whens.append(f"WHEN {' OR '.join(ambiguous)} THEN 0")
+    return f"(CASE {' '.join(whens)} END)" if whens else "CAST(NULL AS INTEGER)"
+
+
+def legacy_warning(fld: FieldSpec, marker: str) -> tuple[str, str]:
+    """The row warning of a value read in a legacy coding: (condition, SQL text)."""
+    texts = " ".join(
+        f"WHEN {k} THEN {sql_literal(f'{fld.source}: read in a legacy coding ({c.note})')}"
+        for k, c in enumerate(fld.legacy, start=1)
+    )
+    return f"{marker} > 0", f"(CASE {marker} {texts} END)"
+
+
 @dataclass(frozen=True)
 class TypedSelect:
     """Typing in three layers so each value is cleaned once and typed once:
@@ -217,6 +266,9 @@ class TypedSelect:
     raw_names: list[str]
     failures: list[str]
     warnings: list[tuple[str, str]] = ()  # (condition, SQL text of the warning)
+    # Fields with legacy codings and the SQL of each row's marker (legacy_marker): staging
+    # counts them per file to note, or refuse, the file.
+    legacy: list[tuple[FieldSpec, str]] = ()
 
     def reason_sql(self) -> str:
         """SQL for a row's reasons joined by '; ', or NULL when it has none."""
@@ -251,24 +303,62 @@ def typed_select(
     columns: list[TypedColumn] = []
     reasons: list[str] = []
     failures: list[str] = []
+    legacy: list[tuple[FieldSpec, str]] = []
     for i, fld in enumerate(table.fields):
         sql_type = SQL_TYPES[fld.type]
         actual = present.get(fld.source.lower())
-        if actual is None:
+        # A legacy coding's earlier name (GenderCurrent for Sex) is read as the field.
+        earlier = [present.get(c.source.lower()) if c.source else None for c in fld.legacy]
+        if actual is None and not any(earlier):
             columns.append(TypedColumn(fld.name, f"CAST(NULL AS {sql_type})"))
             _identifier_extras(fld, "CAST(NULL AS VARCHAR)", columns)
             continue
-        original = quote_ident(actual)
+        original = quote_ident(actual) if actual is not None else "CAST(NULL AS VARCHAR)"
         text = clean_text(original)
+        legacy_from: list[str | None] = [None] * len(fld.legacy)
+        if any(earlier):
+            names = [quote_ident(e) for e in earlier if e]
+            text = f"coalesce({text}, {', '.join(clean_text(n) for n in names)})"
+            for k, e in enumerate(earlier):
+                if e:
+                    came = f"__from_{i}_{k}"
+                    cleaned.append(
+                        f"({clean_text(original)} IS NULL "
+                        f"AND {clean_text(quote_ident(e))} IS NOT NULL) AS {came}"
+                    )
+                    raw_names.append(came)
+                    legacy_from[k] = came
+                    if actual is not None:  # both names given: which one holds cannot be told
+                        reasons.append(
+                            _reason(
+                                fld,
+                                f"__both_{i}_{k}",
+                                f"given twice, also as {e} (its legacy name)",
+                                None,
+                            )
+                        )
+                        failures.append(f"__both_{i}_{k}")
+                        cleaned.append(
+                            f"({clean_text(original)} IS NOT NULL "
+                            f"AND {clean_text(quote_ident(e))} IS NOT NULL) AS __both_{i}_{k}"
+                        )
+                        raw_names.append(f"__both_{i}_{k}")
+            original = f"coalesce({original}, {', '.join(names)})"
         if fld.upper or fld.type in ("upn", "uln"):
             text = f"upper({text})"
         raw = f"__raw_{i}"
         cleaned.append(f"{text} AS {raw}")
         raw_names.append(raw)
         padded = f"__pad_{i}"
-        cleaned.append(f"(prefix({original}, ' ') OR suffix({original}, ' ')) AS {padded}")
+        cleaned.append(
+            f"coalesce(prefix({original}, ' ') OR suffix({original}, ' '), false) AS {padded}"
+        )
         raw_names.append(padded)
-        expr, failed = _typed(fld, raw, quote_ident(fld.name))
+        expr, failed = _typed(fld, raw, quote_ident(fld.name), legacy_from)
+        if fld.legacy:
+            marker = legacy_marker(fld, raw, legacy_from)
+            legacy.append((fld, marker))
+            warnings.append(legacy_warning(fld, marker))
         columns.append(TypedColumn(fld.name, expr))
         _identifier_extras(fld, raw, columns)
         if failed:
@@ -290,6 +380,7 @@ def typed_select(
         raw_names=raw_names,
         failures=failures,
         warnings=warnings,
+        legacy=legacy,
     )
 
 

@@ -8,7 +8,7 @@ new year's schema change is a few lines of YAML, not new code.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -25,6 +25,30 @@ QUARANTINE_LIMIT_MIN_ROWS = 20  # fewer quarantined rows than this never block o
 
 class SpecError(ValueError):
     """A feed specification is malformed (a programming error, not bad input)."""
+
+
+LEGACY_KEYS = ("harmonise", "source", "until", "note")
+
+
+@dataclass(frozen=True)
+class LegacyCoding:
+    """An earlier coding of a field (and its earlier element or column name, where that
+    changed too), still read for a while around a schema change: a value only it knows is
+    harmonised through its mapping, the row warned and the file noted; past `until` (or
+    where a value means something else in the current coding) the file is refused whole."""
+
+    until: AcademicYear  # the last academic year a return may use it in
+    note: str  # what it is, in the words messages use ("SEX coded 1/2, the coding before 2024/25")
+    harmonise: str | None = None  # its mapping in core/codelists (None: the field's own)
+    source: str | None = None  # its element or column name, where that changed too
+    # Set by FeedSpec.for_year: the last year whose schema used it (from the spec's changes)
+    # and the year of the schema the field belongs to.
+    looks_like: AcademicYear | None = None
+    year: AcademicYear | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.year is None or self.year <= self.until
 
 
 @dataclass(frozen=True)
@@ -45,6 +69,7 @@ class FieldSpec:
     not_before: str | None = None  # another field of the row (staged name) this date follows
     identifying: bool = False
     description: str = ""
+    legacy: tuple[LegacyCoding, ...] = ()  # earlier codings still read (docs/bad-input.md)
 
     @property
     def length_limit(self) -> int | None:
@@ -122,10 +147,19 @@ class FeedSpec:
         """The schema in force in an academic year: the base with every change up to it applied."""
         year = AcademicYear.parse(year)
         tables = copy.deepcopy(self.raw["tables"])
+        # (table, staged name) -> (a year, its mapping, its source) before each change: where
+        # a legacy coding was last the coding.
+        history: dict[tuple[str, str], list[tuple[AcademicYear, Any, str]]] = {}
         for change in self.changes:
             if change.year > year:
                 continue
             fields = tables[change.table]["fields"]
+            before = AcademicYear(change.year.start - 1)
+            for src, attrs in fields.items():
+                attrs = attrs or {}
+                history.setdefault((change.table, attrs.get("as", src)), []).append(
+                    (before, attrs.get("harmonise"), src)
+                )
             for old, new in change.rename.items():
                 if old not in fields:
                     raise SpecError(f"{self.feed}: change {change.note!r} renames unknown {old!r}")
@@ -141,7 +175,10 @@ class FeedSpec:
             feed=self.feed,
             format=self.format,
             encoding=self.encoding,
-            tables={name: _table(name, t) for name, t in tables.items()},
+            tables={
+                name: _with_legacy_years(_table(name, t), history, year)
+                for name, t in tables.items()
+            },
             changes=(),
             raw=self.raw,
         )
@@ -154,10 +191,74 @@ def _field(source: str, attrs: dict[str, Any] | None) -> FieldSpec:
         raise SpecError(f"field {source!r}: unknown type {ftype!r}")
     formats = attrs.pop("formats", ())
     name = attrs.pop("as", source)
+    legacy = tuple(_legacy(source, ftype, attrs, raw) for raw in attrs.pop("legacy", None) or ())
     try:
-        return FieldSpec(source=source, name=name, type=ftype, formats=tuple(formats), **attrs)
+        return FieldSpec(
+            source=source, name=name, type=ftype, formats=tuple(formats), legacy=legacy, **attrs
+        )
     except TypeError as exc:
         raise SpecError(f"field {source!r}: {exc}") from exc
+
+
+def _legacy(source: str, ftype: str, attrs: dict[str, Any], raw: Any) -> LegacyCoding:
+    """One entry of a field's `legacy:` list, checked (docs/bad-input.md, "legacy coding")."""
+    from core.codes import mapping
+
+    where = f"field {source!r}: legacy"
+    if not isinstance(raw, dict) or set(raw) - set(LEGACY_KEYS):
+        raise SpecError(f"{where}: each entry is a mapping of {', '.join(LEGACY_KEYS)}")
+    if not raw.get("harmonise") and not raw.get("source"):
+        raise SpecError(f"{where}: an entry names its harmonise mapping, its source, or both")
+    if not isinstance(raw.get("note"), str) or not raw["note"].strip():
+        raise SpecError(f"{where}: a note saying what the earlier coding is is required")
+    try:
+        until = AcademicYear.parse(str(raw.get("until")))
+    except ValueError as exc:
+        raise SpecError(f"{where}: until must be an academic year ({exc})") from exc
+    harmonise = raw.get("harmonise")
+    if harmonise is not None:
+        if ftype != "code" or not attrs.get("harmonise"):
+            raise SpecError(f"{where}: a legacy coding needs a code field with harmonise")
+        if harmonise == attrs["harmonise"]:
+            raise SpecError(f"{where}: {harmonise!r} is the field's own coding")
+        try:
+            mapping(harmonise)
+        except KeyError as exc:
+            raise SpecError(f"{where}: {exc.args[0]}") from exc
+    if raw.get("source") == source:
+        raise SpecError(f"{where}: source {source!r} is the field's own name")
+    return LegacyCoding(
+        until=until, note=raw["note"].strip(), harmonise=harmonise, source=raw.get("source")
+    )
+
+
+def _with_legacy_years(
+    table: TableSpec, history: dict[tuple[str, str], list[tuple[AcademicYear, Any, str]]], year
+) -> TableSpec:
+    """A table whose fields' legacy codings know the year they are read in and the last year
+    whose schema used them (the latest year, before a change, the field had that mapping and
+    name)."""
+    if not any(f.legacy for f in table.fields):
+        return table
+    fields = []
+    for f in table.fields:
+        legacy = []
+        for old in f.legacy:
+            used = [
+                y
+                for y, harmonise, src in history.get((table.name, f.name), [])
+                if (old.harmonise is None or old.harmonise == harmonise)
+                and (old.source is None or old.source == src)
+            ]
+            looks_like = max(used, default=None)
+            if looks_like is not None and old.until <= looks_like:
+                raise SpecError(
+                    f"field {f.source!r}: legacy {old.note!r} is accepted until {old.until}, "
+                    f"no later than {looks_like}, when it was still the coding"
+                )
+            legacy.append(replace(old, looks_like=looks_like, year=year))
+        fields.append(replace(f, legacy=tuple(legacy)))
+    return replace(table, fields=tuple(fields))
 
 
 def _table(name: str, raw: dict[str, Any]) -> TableSpec:

@@ -241,6 +241,8 @@ def _refuse_after_read(
                     f"{field_name} says {str(value)[:12]}, but the partition is "
                     f"{partition.year.label}: another year's file"
                 )
+    for source, why in session.refusals.items():  # a legacy coding past its years
+        refused.setdefault(source, why)
     for source, why in refused.items():
         session.reject_after_read(source, why)
     return {(a.source_file, a.table) for a in session.accounts if a.source_file in refused}

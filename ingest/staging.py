@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from core.codes import mapping
 from core.duck import columns_of, quote_ident, scalar, sql_str
 from ingest.accounting import FileAccount
 from ingest.convert import SQL_TYPES, RowChecks, empty_typed_columns, typed_select
@@ -32,7 +33,7 @@ from ingest.csv_source import (
 from ingest.errors import InputError
 from ingest.inventory import source_name
 from ingest.sniff import FileFacts, normalised, sniff
-from ingest.spec import TableSpec
+from ingest.spec import FieldSpec, TableSpec
 
 _copies = count(1)
 LINEAGE = ("_load_id", "_source_file", "_source_row", "_return")
@@ -69,6 +70,9 @@ class StagingSession:
         self.load_id = load_id
         self.accounts: list[FileAccount] = []
         self.checks = RowChecks()  # the partition's row rules (reference day); stage sets them
+        # Files to refuse whole once every file is read (a legacy coding past its years):
+        # source -> reason; ingest.stage refuses them with the others it finds then.
+        self.refusals: dict[str, str] = {}
         con.execute(QUARANTINE_DDL)
         con.execute(WARNING_DDL)
 
@@ -282,8 +286,15 @@ class StagingSession:
     ) -> str | None:
         """A file-level reason if required columns are missing; notes undeclared columns."""
         declared = {f.source.lower() for f in table.fields}
+        declared |= {c.source.lower() for f in table.fields for c in f.legacy if c.source}
         present = {h.lower() for h in header}
-        missing = [f.source for f in table.fields if f.required and f.source.lower() not in present]
+        missing = [
+            f.source
+            for f in table.fields
+            if f.required
+            and f.source.lower() not in present
+            and not any(c.source and c.source.lower() in present for c in f.legacy)
+        ]
         undeclared = [h for h in header if h.lower() not in declared]
         file_reason = f"required column(s) missing: {', '.join(missing)}" if missing else None
         for account in accounts:
@@ -371,6 +382,7 @@ class StagingSession:
             for c in typing.columns
         )
         typed = f"{raw.name}_typed"
+        legacy = "".join(f", {m} AS __legacy_{i}" for i, (_, m) in enumerate(typing.legacy))
         select = f"""
             WITH cleaned AS (
                 SELECT _ord, _source_file, _source_row, _return{cleaned} FROM {raw.name}
@@ -383,7 +395,7 @@ class StagingSession:
                    CAST(_source_row AS BIGINT) AS _source_row,
                    CAST(_return AS VARCHAR) AS _return,
                    {staged_cols},
-                   _ord, {reason_expr} AS _reason, {typing.warning_sql()} AS _warning
+                   _ord, {reason_expr} AS _reason, {typing.warning_sql()} AS _warning{legacy}
             FROM typed
             """
         # Rows must come out in _ord order. A scan of an ordered source through projections
@@ -393,6 +405,8 @@ class StagingSession:
             select = f"SELECT * FROM ({select}) ORDER BY _ord"
         self.con.execute(f"CREATE OR REPLACE TABLE {typed} AS {select}")
         self._flag_duplicates(typed, table)
+        for i, (fld, _) in enumerate(typing.legacy):
+            self._legacy_codings(typed, f"__legacy_{i}", fld, accounts)
         self.con.execute(
             f"""
             INSERT INTO row_warning
@@ -426,6 +440,50 @@ class StagingSession:
             account.rows_staged = raw.rows[source] - bad[source]
         self._append_staged(typed, table)
 
+    def _legacy_codings(
+        self, typed: str, marker: str, fld: FieldSpec, accounts: dict[str, FileAccount]
+    ) -> None:
+        """A file holding a field in a legacy coding (docs/bad-input.md, "legacy coding"):
+        within the coding's years, one note naming it and the rows read in it (each row is
+        warned); past them, or mixed with values the two codings read differently, the file
+        is refused whole once every file is read (`refusals`), naming both schema years."""
+        found: dict[str, dict[int, tuple[int, int]]] = {}
+        for source, k, staged, rows in self.con.execute(
+            f"SELECT _source_file, {marker}, count(*) FILTER (WHERE _reason IS NULL), count(*) "
+            f"FROM {typed} WHERE {marker} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall():
+            found.setdefault(source, {})[k] = (staged, rows)
+        current = "/".join(mapping(fld.harmonise)) if fld.harmonise else "its own codes"
+        for source, kinds in found.items():
+            for k, (staged, rows) in kinds.items():
+                if k == 0:
+                    continue
+                old = fld.legacy[k - 1]
+                schema = f"the {old.looks_like} schema" if old.looks_like else "an earlier schema"
+                expected = f"the {old.year} schema" if old.year else "this year's schema"
+                if not old.accepted:
+                    why = (
+                        f"{fld.source} in a legacy coding ({old.note}) on {rows} row(s): the "
+                        f"file looks like {schema}, but {expected} codes {fld.source} "
+                        f"{current}, and that coding is accepted only until {old.until}"
+                    )
+                elif 0 in kinds:
+                    why = (
+                        f"{fld.source} mixes codings: {rows} row(s) in a legacy coding "
+                        f"({old.note}) as in {schema}, and {kinds[0][1]} row(s) whose value "
+                        f"means something else in {expected} ({current}): which one each "
+                        "row means cannot be told"
+                    )
+                else:
+                    if source in accounts:
+                        accounts[source].messages.append(
+                            f"{source}: {fld.source} read in a legacy coding on {staged} "
+                            f"row(s) ({old.note}; {expected} codes it {current}): harmonised "
+                            f"and each row warned; accepted until {old.until}"
+                        )
+                    continue
+                self.refusals.setdefault(source, f"{why}; refused whole")
+
     def _append_staged(self, typed: str, table: TableSpec) -> None:
         """Move a typed table's good rows (already in order) into staged_<table>."""
         staged = staged_name(table.name)
@@ -434,6 +492,8 @@ class StagingSession:
             f"ALTER TABLE {typed} DROP COLUMN _reason; ALTER TABLE {typed} DROP COLUMN _ord; "
             f"ALTER TABLE {typed} DROP COLUMN _warning"
         )
+        for column in [c for c in columns_of(self.con, typed) if c.startswith("__legacy_")]:
+            self.con.execute(f"ALTER TABLE {typed} DROP COLUMN {column}")
         if scalar(self.con, f"SELECT count(*) FROM (SELECT 1 FROM {staged} LIMIT 1)") == 0:
             self.con.execute(f"DROP TABLE {staged}; ALTER TABLE {typed} RENAME TO {staged}")
         else:

@@ -239,6 +239,11 @@ def xml_layout(spec: FeedSpec, year: AcademicYear | str) -> XmlLayout:
             continue  # the table has no XML form (e.g. an SSDA903 table only sent as CSV)
         path = _path(conf["element"], f"{spec.feed}: table {name} element")
         sources = tuple(f.source for f in table.fields)
+        # A legacy coding's earlier element name (GenderCurrent for Sex) is read into its own
+        # column; typing reads it as the field (ingest/convert.py, docs/bad-input.md).
+        sources += tuple(
+            dict.fromkeys(c.source for f in table.fields for c in f.legacy if c.source)
+        )
         carry = tuple(conf.get("carry") or ())
         unknown = [c for c in carry if c not in sources]
         if unknown:
