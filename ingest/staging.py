@@ -469,8 +469,8 @@ class StagingSession:
                     )
                 elif 0 in kinds:
                     why = (
-                        f"{fld.source} mixes codings: {rows} row(s) in a legacy coding "
-                        f"({old.note}) as in {schema}, and {kinds[0][1]} row(s) whose value "
+                        f"{fld.source} mixes codings: a legacy coding ({old.note}) on {rows} "
+                        f"row(s) as in {schema}, and {kinds[0][1]} row(s) whose value "
                         f"means something else in {expected} ({current}): which one each "
                         "row means cannot be told"
                     )
