@@ -188,32 +188,30 @@ def _unused(path: Path, landing: Path, why: str, table: str = UNUSED_TABLE) -> F
 @dataclass(frozen=True)
 class Match:
     table: str | None
-    problem: str | None = None  # a reason to refuse the file whole (e.g. another period's name)
+    # With a table: a reason to refuse the file whole (e.g. another period's name); without
+    # one: why the file is not used, when there is more to say than "no table of that name".
+    problem: str | None = None
 
 
 def match_table(name: str, spec: FeedSpec, partition: Partition, suffix: str = "csv") -> Match:
-    """Which table a file is, by its name: <table>.csv, a census export's
-    <yyyy>_<term>_<table>.csv, or an annual file's <table>_<yyyy-yy>.csv (case-insensitive).
+    """Which table a file is, by its name: <name>.csv, a census export's
+    <yyyy>_<term>_<name>.csv, or an annual file's <name>_<yyyy-yy>.csv (case-insensitive),
+    where <name> is one the spec says the table arrives under in the partition's term
+    (`names:`; by default the table's own name).
 
     A census prefix naming another period matches its table but is a problem: last year's
-    file in this year's folder must be refused, not read."""
+    file in this year's folder must be refused, not read. A name the table takes only in
+    another term matches nothing, and says so (its columns are that term's)."""
     lowered = name.lower()
     if not lowered.endswith(f".{suffix}"):
         return Match(None)
     stem = lowered[: -len(suffix) - 1]
-    tables = {t.lower(): t for t in spec.tables}
-    if stem in tables:
-        return Match(tables[stem])
-    annual = re.fullmatch(r"(.+)_(\d{4})-(\d{2})", stem)
-    if annual and annual.group(1) in tables:
-        table = tables[annual.group(1)]
-        named = f"{annual.group(2)}-{annual.group(3)}"
-        if named != partition.year.slug:
-            return Match(table, f"named for {named}, but the partition is {partition.year.label}")
-        return Match(table)
-    census = _CENSUS_PREFIX.match(stem)
-    if census and census.group(3) in tables:
-        table = tables[census.group(3)]
+    tables = {n.lower(): t for t, ts in spec.tables.items() for n in ts.file_names(partition.term)}
+    found = _name_in(stem, tables)
+    if found is None:
+        return _other_terms_name(stem, spec, partition)
+    table, base, census = found
+    if census is not None:
         if partition.term is None:
             return Match(table)
         expected = census_file_prefix(partition.year, partition.term)
@@ -225,7 +223,47 @@ def match_table(name: str, spec: FeedSpec, partition: Partition, suffix: str = "
                 f"{partition.label} (its files are named {expected}_*)",
             )
         return Match(table)
-    return Match(None)
+    annual = re.fullmatch(r"(.+)_(\d{4})-(\d{2})", stem)
+    if annual and annual.group(1) == base:
+        named = f"{annual.group(2)}-{annual.group(3)}"
+        if named != partition.year.slug:
+            return Match(table, f"named for {named}, but the partition is {partition.year.label}")
+    return Match(table)
+
+
+def _name_in(stem: str, tables: dict[str, str]) -> tuple[str, str, re.Match | None] | None:
+    """(table, the name it arrived under, the census prefix if any) of a file's stem."""
+    if stem in tables:
+        return tables[stem], stem, None
+    annual = re.fullmatch(r"(.+)_(\d{4})-(\d{2})", stem)
+    if annual and annual.group(1) in tables:
+        return tables[annual.group(1)], annual.group(1), None
+    census = _CENSUS_PREFIX.match(stem)
+    if census and census.group(3) in tables:
+        return tables[census.group(3)], census.group(3), census
+    return None
+
+
+def _other_terms_name(stem: str, spec: FeedSpec, partition: Partition) -> Match:
+    """No match; if the name is one a table takes in another term, a reason saying so."""
+    if partition.term is None:
+        return Match(None)
+    elsewhere = {
+        n: t
+        for t, ts in spec.tables.items()
+        for n in set(ts.file_names()) - set(ts.file_names(partition.term))
+    }  # declared names are lower case (ingest.spec)
+    found = _name_in(stem, elsewhere)
+    if found is None:
+        return Match(None)
+    table, base, _ = found
+    terms = [t for t, names in spec.tables[table].names if base in names]
+    expected = ", ".join(spec.tables[table].file_names(partition.term))
+    return Match(
+        None,
+        f"{base} is the {'/'.join(terms)} name of table {table}; in {partition.term} it "
+        f"arrives as {expected}",
+    )
 
 
 # -- what each return supplies ---------------------------------------------------------------
@@ -260,6 +298,7 @@ def plan_returns(
     plan = ReadPlan()
     read: dict[str, Path] = {}  # sha256 -> a file that is read
     spare: list[Path] = []
+    not_matched: dict[Path, str] = {}  # a file no table takes in this term, and why
     for ret in returns:
         if ret.reads_as_xml(spec):
             xml_files = [f for f in ret.files if f.suffix.lower() == ".xml" and facts[f].size]
@@ -285,6 +324,8 @@ def plan_returns(
             match = match_table(f.name, spec, partition)
             if match.table is None:
                 spare.append(f)
+                if match.problem:
+                    not_matched[f] = match.problem
                 continue
             by_table.setdefault(match.table, []).append(f)
             if match.problem:
@@ -307,7 +348,7 @@ def plan_returns(
         why = (
             f"duplicate delivery of {source_name(twin, landing)} (the same bytes)"
             if twin is not None
-            else f"no table of that name in the {spec.feed} spec"
+            else not_matched.get(f, f"no table of that name in the {spec.feed} spec")
         )
         plan.unused.append(_unused(f, landing, why))
     return plan

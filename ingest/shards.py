@@ -71,7 +71,7 @@ def merge(settings: Settings, partition: Partition, shards: int) -> StageReport:
     if merging.exists():
         shutil.rmtree(merging)
     (merging / "tables").mkdir(parents=True)
-    spec = load_spec(partition.feed).for_year(partition.year)
+    spec = load_spec(partition.feed).for_year(partition.year, partition.term)
     xml = [r.name for r in inventory.returns if r.reads_as_xml(spec)]
     # One stage reads every XML return before the CSV ones; so does each shard. A feed
     # taking both forms (SSDA903) has its tables put back in that order; others concatenate.

@@ -99,6 +99,19 @@ class TableSpec:
     # The share of a table's rows quarantined at staging above which the partition blocks: a
     # handful of bad rows never blocks, a systemic fault does (required tables by default).
     quarantine_limit: float | None = None
+    # The names a file of this table arrives under, by term ("autumn", ...; "default" for
+    # the terms not listed): a census export names some tables differently by term.
+    names: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def file_names(self, term: str | None = None) -> tuple[str, ...]:
+        """The names this table's files arrive under in a term (every name if term is None);
+        the table's own name when the spec declares none."""
+        by_term = dict(self.names)
+        if not by_term:
+            return (self.name,)
+        if term is None:
+            return tuple(dict.fromkeys(n for names in by_term.values() for n in names))
+        return by_term.get(term, by_term.get("default", (self.name,)))
 
     @property
     def blocks_above(self) -> float | None:
@@ -143,8 +156,9 @@ class FeedSpec:
         31_march or year_end."""
         return self.raw.get("reference", "year_end")
 
-    def for_year(self, year: AcademicYear | str) -> FeedSpec:
-        """The schema in force in an academic year: the base with every change up to it applied."""
+    def for_year(self, year: AcademicYear | str, term: str | None = None) -> FeedSpec:
+        """The schema in force in an academic year: the base with every change up to it applied,
+        and, given a term, the columns the table's `term_columns` name differently in it."""
         year = AcademicYear.parse(year)
         tables = copy.deepcopy(self.raw["tables"])
         # (table, staged name) -> (a year, its mapping, its source) before each change: where
@@ -171,6 +185,13 @@ class FeedSpec:
             for name, attrs in change.update.items():
                 fields[name] = {**fields[name], **attrs}
             tables[change.table]["fields"] = fields
+        if term is not None:
+            for name, table in tables.items():
+                renames = (table.get("term_columns") or {}).get(str(term), {})
+                unknown = set(renames) - set(table.get("fields") or {})
+                if unknown:
+                    raise SpecError(f"{self.feed}: {name} term_columns renames unknown {unknown}")
+                table["fields"] = {renames.get(k, k): v for k, v in table["fields"].items()}
         return FeedSpec(
             feed=self.feed,
             format=self.format,
@@ -274,6 +295,10 @@ def _table(name: str, raw: dict[str, Any]) -> TableSpec:
         parent=(parent["table"], tuple(parent["key"])) if parent else None,
         states_year=raw.get("states_year"),
         quarantine_limit=raw.get("quarantine_limit"),
+        names=tuple(
+            (str(term), tuple(n.lower() for n in names))
+            for term, names in (raw.get("names") or {}).items()
+        ),
     )
 
 

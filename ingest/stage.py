@@ -52,7 +52,7 @@ def stage(
     counted and quarantined) or not used, with the reason (ingest.inventory)."""
     started = time.perf_counter()
     feed = get_feed(partition.feed)
-    spec = load_spec(partition.feed).for_year(partition.year)
+    spec = load_spec(partition.feed).for_year(partition.year, partition.term)
     inventory = take_inventory(settings, partition).select(only)
     facts = sniff_files(inventory.files)
     checksums = {source_name(p, settings.landing_dir): f.sha256 for p, f in facts.items()}
