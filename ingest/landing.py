@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from core.periods import AcademicYear, Term
+from ingest.spec import load_spec
 
 _LA_DIR = re.compile(r"^LA(\d{3})$")
 
@@ -37,8 +38,12 @@ def census_file_prefix(year: AcademicYear, term: Term) -> str:
 def census_table_path(
     landing: Path, year: AcademicYear, term: Term, la_code: int, table: str
 ) -> Path:
+    """A census table's file, under the name the spec says the table arrives under in the
+    term (e.g. fsmperiod is autumn's fsmperiodsonroll); a name the spec lacks as it is."""
     prefix = census_file_prefix(year, term)
-    return census_return_dir(landing, year, term, la_code) / f"{prefix}_{table}.csv"
+    tables = load_spec("school_census").tables
+    name = tables[table].file_names(Term(term))[0] if table in tables else table
+    return census_return_dir(landing, year, term, la_code) / f"{prefix}_{name}.csv"
 
 
 def annual_file_path(landing: Path, feed: str, year: AcademicYear, suffix: str = "csv") -> Path:

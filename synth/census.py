@@ -387,7 +387,7 @@ def write_period(
     """Write every LA's return for one census period; returns (truth rows, planted cells)."""
     pop = ctx.pop
     year, term = pop.periods[t]
-    spec = load_spec(FEED).for_year(year)
+    spec = load_spec(FEED).for_year(year, term)  # the term's column names (autumn FSM)
     rng = stream(pop.seed, "census", t)
     on = _on_roll(ctx, t, rng)
     off = _off_roll(ctx, t, rng)

@@ -82,8 +82,8 @@ def _provider_returns(generated: Generated, feed: str, year) -> list[Path]:
 
 @pytest.mark.parametrize("year", YEARS, ids=lambda y: y.slug)
 def test_census_headers_are_the_specs_source_names_for_the_year(generated: Generated, year) -> None:
-    spec = load_spec("school_census").for_year(year)
     for term in TERMS:
+        spec = load_spec("school_census").for_year(year, term)
         for la in generated.summary.las:
             for table in TABLES:
                 path = census_table_path(generated.landing, year, term, la, table)
@@ -98,6 +98,22 @@ def test_census_headers_are_the_specs_source_names_for_the_year(generated: Gener
         assert ",gender," in header and ",sex," not in header
     else:
         assert ",sex," in header and ",gender," not in header
+
+
+def test_the_fsm_table_is_written_under_each_terms_export_name(generated: Generated) -> None:
+    """COLLECT's autumn export names the FSM table (and its row-id columns) fsmperiodsonroll,
+    spring's and summer's fsmperiod; the generator follows the spec, so the demo reads both."""
+    for term, name in (("autumn", "fsmperiodsonroll"), ("spring", "fsmperiod")):
+        folder = generated.landing / YEARS[1].slug / "school_census" / term
+        files = sorted(folder.glob("LA*/*fsm*.csv"))
+        assert files and all(p.name.endswith(f"_{term}_{name}.csv") for p in files), files
+        header = files[0].read_text(encoding="utf-8").split("\n", 1)[0].split(",")
+        assert header[:4] == [
+            "pupilonrolltableid",
+            "NativeId",
+            f"{name}tableid",
+            f"{name}orderseqcolumn",
+        ]
 
 
 @pytest.mark.parametrize("year", YEARS, ids=lambda y: y.slug)
