@@ -213,27 +213,30 @@ CIN_LAYOUTS = {
         "disabilities": (117, 117, 0),
         "cin_details": (402, 388, 14),
     },
-    # The 2024/25 schema (Sex M/F/U): the first child's <Sex>1</Sex> is not a 2024/25 code,
-    # so that child and everything inside it are quarantined; the second child loads.
+    # The 2024/25 schema (Sex M/F/U): the first child's <Sex>1</Sex> is the coding before
+    # 2024/25, read as M with a warning (the spec's legacy coding; docs/bad-input.md), so
+    # both children load, with everything inside them but one assessment factor.
     "CIN_Census_2024.xml": {
         "header": (1, 1, 0),
-        "child": (2, 1, 1),
-        "disabilities": (3, 1, 2),
-        "cin_details": (2, 1, 1),
-        "assessments": (2, 1, 1),
-        "assessment_factors": (3, 0, 3),
-        "cin_plans": (1, 0, 1),
-        "section47": (1, 0, 1),
-        "cp_plans": (1, 0, 1),
-        "cpp_reviews": (1, 0, 1),
+        "child": (2, 2, 0),
+        "disabilities": (3, 3, 0),
+        "cin_details": (2, 2, 0),
+        "assessments": (2, 2, 0),
+        "assessment_factors": (3, 2, 1),
+        "cin_plans": (1, 1, 0),
+        "section47": (1, 1, 0),
+        "cp_plans": (1, 1, 0),
+        "cpp_reviews": (1, 1, 0),
     },
 }
 
 
-def _land_stating_the_period(settings: Settings, shared_fixtures: Path, name: str) -> Partition:
+def _land_stating_the_period(
+    settings: Settings, shared_fixtures: Path, name: str, edit=lambda data: data
+) -> Partition:
     """Land a copy of a published CIN fixture whose Header states its partition's period."""
     year = CIN_YEARS[name]
-    data = cin_stating((shared_fixtures / "cin_census" / name).read_bytes(), year)
+    data = edit(cin_stating((shared_fixtures / "cin_census" / name).read_bytes(), year))
     (land(settings, "cin_census", year, 201) / name).write_bytes(data)
     return Partition.of("cin_census", year)
 
@@ -265,7 +268,13 @@ def test_the_cin_census_layouts_load_from_a_copy_stating_the_partitions_period(
 def test_a_quarantined_child_takes_its_nested_rows_with_it(
     settings: Settings, shared_fixtures: Path
 ) -> None:
-    partition = _land_stating_the_period(settings, shared_fixtures, "CIN_Census_2024.xml")
+    # The first child's <Sex>1</Sex> made 7, a code in neither Sex coding
+    partition = _land_stating_the_period(
+        settings,
+        shared_fixtures,
+        "CIN_Census_2024.xml",
+        lambda data: data.replace(b"<Sex>1</Sex>", b"<Sex>7</Sex>", 1),
+    )
     report = stage(settings, partition)
     assert report.quarantine_reasons["child: Sex: not a known code"] == 1
     assert (
@@ -284,9 +293,9 @@ def test_a_quarantined_child_takes_its_nested_rows_with_it(
         f"SELECT reason, raw FROM '{partition.staging_dir(settings)}/quarantine.parquet' "
         "WHERE source_table = 'child'"
     ).fetchall()
-    assert rows[0][0] == "Sex: not a known code (value 1)"
+    assert rows[0][0] == "Sex: not a known code (value 7)"
     raw = json.loads(rows[0][1])  # the raw text is kept, and names the element
-    assert raw["_element"] == "Children/Child[1]" and raw["Sex"] == "1"
+    assert raw["_element"] == "Children/Child[1]" and raw["Sex"] == "7"
 
 
 def test_the_cin_fixture_goes_through_every_step(settings: Settings, shared_fixtures: Path) -> None:
