@@ -245,7 +245,7 @@ def _legacy(source: str, ftype: str, attrs: dict[str, Any], raw: Any) -> LegacyC
         try:
             mapping(harmonise)
         except KeyError as exc:
-            raise SpecError(f"{where}: {exc.args[0]}") from exc
+            raise SpecError(f"{where}: no mapping named {harmonise!r} in core/codelists") from exc
     if raw.get("source") == source:
         raise SpecError(f"{where}: source {source!r} is the field's own name")
     return LegacyCoding(

@@ -78,3 +78,63 @@ def test_la_code_check_in_sql_agrees_with_python_for_every_code() -> None:
     ).fetchall()
     assert [ok for _, ok in got] == [is_valid_la_code(c) for c, _ in got]
     assert sum(ok for _, ok in got) > 150  # the real LA codes are there, not an empty mask
+
+
+def test_legacy_codings_know_their_years_from_the_spec() -> None:
+    """A field's `legacy:` coding: the last year its schema used it comes from the changes,
+    the year it is read in from for_year; it is accepted up to `until`."""
+    (sex,) = load_spec("cin_census").for_year("2025/26").tables["child"].field("sex").legacy
+    assert (sex.source, sex.harmonise, sex.looks_like.label) == (
+        "GenderCurrent",
+        "sex:cin_gender_current",
+        "2023/24",
+    )
+    assert sex.accepted and sex.until.label == "2025/26"
+    assert load_spec("cin_census").for_year("2023/24").tables["child"].field("sex").legacy == ()
+    (old,) = load_spec("ssda903").for_year("2024/25").tables["header"].field("SEX").legacy
+    assert (old.harmonise, old.looks_like.label, old.year.label) == (
+        "sex:ssda903_numeric",
+        "2023/24",
+        "2024/25",
+    )
+
+
+@pytest.mark.parametrize(
+    ("legacy", "words"),
+    [
+        ("sex:ssda903_numeric", "each entry is a mapping"),
+        ([{"harmonise": "sex:ssda903_numeric", "until": "2025/26", "typo": 1}], "mapping of"),
+        ([{"until": "2025/26", "note": "n"}], "harmonise mapping, its source, or both"),
+        ([{"harmonise": "sex:ssda903_numeric", "until": "2025/26"}], "a note"),
+        ([{"harmonise": "sex:ssda903_numeric", "until": "soon", "note": "n"}], "academic year"),
+        ([{"harmonise": "sex:nope", "until": "2025/26", "note": "n"}], "no mapping named"),
+        ([{"harmonise": "sex:letters", "until": "2025/26", "note": "n"}], "the field's own"),
+        ([{"source": "SEX", "until": "2025/26", "note": "n"}], "the field's own name"),
+    ],
+)
+def test_a_malformed_legacy_coding_is_a_spec_error(legacy, words: str) -> None:
+    from ingest.spec import _field
+
+    attrs = {"type": "code", "harmonise": "sex:letters", "legacy": legacy}
+    with pytest.raises(SpecError, match=words):
+        _field("SEX", attrs)
+
+
+def test_a_legacy_coding_ending_before_it_was_replaced_is_a_spec_error() -> None:
+    import dataclasses
+
+    spec = load_spec("ssda903")
+    changes = tuple(
+        dataclasses.replace(
+            c,
+            update={
+                k: {**v, "legacy": [{**x, "until": "2023/24"} for x in v["legacy"]]}
+                if "legacy" in v
+                else v
+                for k, v in c.update.items()
+            },
+        )
+        for c in spec.changes
+    )
+    with pytest.raises(SpecError, match="no later than 2023/24"):
+        dataclasses.replace(spec, changes=changes).for_year("2024/25")
