@@ -97,6 +97,9 @@ numbers, and a header's own Year or ReferenceDate).
 - A text over 4,096 characters (no field of these returns comes close): the row is
   quarantined, naming the field; its raw text is capped.
 - An element repeated where one is expected: the row is quarantined, naming it.
+- An element under a field's legacy name (`legacy: source` in the spec, GenderCurrent for
+  Sex in 2024/25) is read as that field, with a warning per row and one note per file
+  (docs/bad-input.md, "legacy coding"); it is not an undeclared element.
 - Undeclared elements with text: the row loads with a warning per row naming the element
   (warnings.parquet), and the file's account notes them with counts; records found at an
   unexpected place are quarantined with their raw XML.
