@@ -1698,7 +1698,7 @@ def cla_csv_family(b: Builder) -> None:
         return case, t
 
     row_case("ssda903-csv-code-sex", "code", "header SEX X", "header", 2, "SEX", "X")
-    row_case(
+    row_case(  # the spec's legacy coding: read as F, warned (docs/bad-input.md)
         "ssda903-csv-code-sex-old-scheme",
         "code",
         "header SEX 2 (the code before 2024/25)",
@@ -1706,6 +1706,7 @@ def cla_csv_family(b: Builder) -> None:
         4,
         "SEX",
         "2",
+        warn=True,
     )
     row_case("ssda903-csv-code-ethnic", "code", "header ETHNIC ZZZZ", "header", 6, "ETHNIC", "ZZZZ")
     row_case("ssda903-csv-code-ls", "code", "episodes LS ZZ", "episodes", 3, "LS", "ZZ")
@@ -2211,13 +2212,15 @@ def cin_family(b: Builder) -> None:
 
     base = b.base.cin()
     child_case("cin-code-sex", "code", "Sex X", 2, "Sex", "X")
-    child_case(
+    child_case(  # the spec's legacy coding: read as M, warned (docs/bad-input.md)
         "cin-code-sex-old-scheme",
         "code",
         "Sex 1 (GenderCurrent's code before 2024/25)",
         3,
         "Sex",
         "1",
+        warn=True,
+        contains=("read in a legacy coding",),
     )
     child_case("cin-code-ethnicity", "code", "Ethnicity ZZZZ", 4, "Ethnicity", "ZZZZ")
     child_case(
