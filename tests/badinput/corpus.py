@@ -69,6 +69,7 @@ from ingest.landing import (
     la_return_xml_path,
     period_dir,
 )
+from ingest.spec import load_spec
 from linkage.identifiers import (
     UpnStatus,
     classify_upn,
@@ -319,7 +320,12 @@ class Base:
     def _census(self, term: Term) -> dict[str, Csv]:
         folder = census_table_path(self.landing, YEAR, term, CENSUS_LA, "x").parent
         prefix = census_file_prefix(YEAR, term) + "_"
-        tables = {p.stem.removeprefix(prefix): Csv.read(p) for p in sorted(folder.glob("*.csv"))}
+        spec = load_spec("school_census").for_year(YEAR, term)
+        named = {n: t for t, ts in spec.tables.items() for n in ts.file_names(term)}
+        tables: dict[str, Csv] = {}  # by table, as census_path writes them back
+        for path in sorted(folder.glob("*.csv")):  # (autumn's FSM file is fsmperiodsonroll)
+            stem = path.stem.removeprefix(prefix)
+            tables[named.get(stem, stem)] = Csv.read(path)
         bad = self.questionable.get(
             rel(census_table_path(ROOT, YEAR, term, CENSUS_LA, "pupilonroll")), set()
         )
