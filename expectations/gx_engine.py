@@ -12,6 +12,10 @@ GX also asks for the same filtered domain several times per run (a row-condition
 expectation's row count, unexpected count and values each filter the batch again), so
 filtered records are kept for the batch they came from and dropped with it.
 
+GX keeps the last batch (the whole batch frame) in the data source's cached engine,
+which lives as long as the process's data context: release_batches() lets it go once a
+run is done, so a whole `npd run` does not carry the frame into link and load.
+
 Narrowing is safe because RESULT_FORMAT never asks for unexpected rows or index
 columns (privacy.py), the only results that read columns outside the domain.
 tests/expectations/test_gx_engine.py checks it against GX's own engine.
@@ -91,6 +95,10 @@ def _filter_key(domain_kwargs: dict[str, Any]) -> str | None:
         return None
 
 
+# Every narrow engine of the process, so the batches they hold can be let go after a run.
+_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 class NarrowPandasExecutionEngine(PandasExecutionEngine):
     """PandasExecutionEngine whose column, pair and compound domains hold only their columns."""
 
@@ -100,6 +108,13 @@ class NarrowPandasExecutionEngine(PandasExecutionEngine):
         self._filtered: weakref.WeakKeyDictionary[Any, dict[str, pd.DataFrame]] = (
             weakref.WeakKeyDictionary()
         )
+        _ENGINES.add(self)
+
+    def release_batches(self) -> None:
+        """Forget every loaded batch, its data and the filtered domains kept for it."""
+        self.batch_manager.reset_batch_cache()
+        self.batch_manager.batch_data_cache.clear()
+        self._filtered.clear()
 
     def get_domain_records(self, domain_kwargs: dict) -> pd.DataFrame:
         key = _filter_key(domain_kwargs)
@@ -147,6 +162,12 @@ class NarrowPandasExecutionEngine(PandasExecutionEngine):
             return super().get_domain_records(domain_kwargs)  # GX raises its own error
         how = rules[ignore]
         return data if how is None else data.dropna(axis=0, how=how, subset=subset)
+
+
+def release_batches() -> None:
+    """Let every narrow engine of this process drop the batches it holds (their frames)."""
+    for engine in list(_ENGINES):
+        engine.release_batches()
 
 
 def use_narrow_engine() -> None:

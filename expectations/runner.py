@@ -8,7 +8,7 @@ time, never overwritten, and build_data_docs renders the whole history.
 Lean by design, because it runs on every partition: only the columns the suite
 reads are read (read_records) and handed to GX (no copy: Arrow buffers are wrapped,
 pandas selects lazily), each metric sees only its domain's columns (gx_engine.py),
-one batch per run, counts-only result format.
+one batch per run, counts-only result format, and the batch let go once the run is done.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 
 from expectations.batch_frame import MissingColumnsError, batch_frame
 from expectations.gx_context import open_context, prepare, setup_lock
+from expectations.gx_engine import release_batches
 from expectations.gx_results import scrub_exceptions, to_record
 from expectations.outcome import ValidationOutcome
 from expectations.privacy import RESULT_FORMAT, quiet_gx_logs
@@ -97,12 +98,15 @@ def validate_records(
     gx_params = _parameters(spec, params)
     _, definition = prepare(Path(gx_dir), spec)
     run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
-    result = definition.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=gx_params,
-        result_format=dict(RESULT_FORMAT),
-        run_id=run_id,
-    )
+    try:
+        result = definition.run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=gx_params,
+            result_format=dict(RESULT_FORMAT),
+            run_id=run_id,
+        )
+    finally:
+        release_batches()  # GX's cached engine would keep the frame for the process's life
     scrub_exceptions(result)  # the store scrubbed what it wrote; this is the copy in hand
     order = {e.id: i for i, e in enumerate(definition.suite.expectations)}
     in_suite_order = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, 0))

@@ -459,12 +459,15 @@ def _run_steps(
     on_step: Callable[[str], None] | None,
     steps: dict[str, Callable[..., dict[str, Any]]],
 ) -> PeriodResult:
+    from npd.memory import release_unused
+
     result = PeriodResult(partition=partition, status="loaded")
     for name, step in steps.items():
         if on_step:
             on_step(name)
         try:
             result.steps[name] = step(partition, settings)
+            release_unused()  # the next step starts from what is in use, not this one's peak
         except PartitionBlocked as exc:
             result.status, result.message = "blocked", safe_message(exc)
             log.warning("%s", result.message)
