@@ -2,7 +2,7 @@
 
 identity.record_identity holds the names, DOB, sex and postcode of every record ever
 linked; identity.linkage_key holds the same, standardised once when the record was linked
-(`index_rows`). A person is represented by each distinct standardised identity they were
+(`index_select`). A person is represented by each distinct standardised identity they were
 seen with (their surname before and after a change, each address), newest first and at
 most MAX_VARIANTS, so a query matches whichever version of the child it resembles.
 
@@ -259,19 +259,12 @@ def ensure_index(conn: sa.Connection, con: duckdb.DuckDBPyConnection) -> int:
     return append(conn, load_catalogue().table("identity.linkage_key"), data)
 
 
-def index_rows(
-    con: duckdb.DuckDBPyConnection,
-    standard: str,
-    placed: str,
-    feed: str,
-    year: str,
-    term: str | None,
-) -> pa.RecordBatchReader:
-    """identity.linkage_key rows of a partition: its linked records, standardised (table
-    `standard`, with record_key), with the persons they are linked to (table `placed`)."""
+def index_select(standard: str, placed: str, feed: str, year: str, term: str | None) -> str:
+    """The query for identity.linkage_key rows of a partition: its linked records,
+    standardised (table `standard`, with record_key), with the persons they are linked to
+    (table `placed`)."""
     term_sql = sql_str(term) if term else "CAST(NULL AS VARCHAR)"
-    return con.sql(
-        f"""
+    return f"""
         SELECT {sql_str(feed)} AS feed, {sql_str(year)} AS academic_year, {term_sql} AS term,
                s.record_key, a.person_id, s.forename, s.surname, s.dob, s.sex, s.postcode,
                s.sector, s.district, s.birth_year, s.la_code
@@ -279,7 +272,6 @@ def index_rows(
         WHERE a.person_id IS NOT NULL
         ORDER BY s.record_key
         """
-    ).to_arrow_reader(250_000)  # streamed into the store, never whole in memory
 
 
 def count_persons(conn: sa.Connection) -> int:

@@ -46,9 +46,9 @@ def main() -> None:
         names = ("replace_partition", "replace_partition_select")
         _pause_on(warehouse.research, names, int(k), Path(ready), lambda t: t.schema == "research")
     else:  # the link's record_identity write (its linkage_key write follows in the same transaction)
-        _pause_on(
+        _pause_on(  # from the link's Parquet: read by the store itself, or sent from Arrow
             linkage.master_index,
-            ("replace_partition",),
+            ("replace_partition", "replace_partition_select"),
             int(k),
             Path(ready),
             lambda t: t.key == "identity.record_identity",
