@@ -18,8 +18,19 @@ def threads() -> int:
     return int(os.environ.get("NPD_THREADS") or os.cpu_count() or 2)
 
 
+# The buffer memory of each DuckDB a step opens (its own, and an embedded store's): what
+# keeps a step's memory bounded whatever the size of its input, since tables and
+# intermediates beyond it spill to the temp directory under NPD_HOME. A whole `npd run`
+# holds about 450 MB of Python (Great Expectations, pandas, Arrow) beside it by the link
+# step, and hostile inputs must stay under 1 GB of peak RSS (docs/bad-input.md): at 256 MB
+# the 96 MB census file of the bad-input corpus peaks near 700 MB. National-size runs set
+# more (NPD_DUCKDB_MEMORY=4GB, as the benchmarks and docker/compose.yaml do): a 1M-pupil
+# year loads at the default too, but spilling costs it about a third more CPU time.
+DEFAULT_MEMORY = "256MB"
+
+
 def memory_limit() -> str:
-    return os.environ.get("NPD_DUCKDB_MEMORY") or "8GB"
+    return os.environ.get("NPD_DUCKDB_MEMORY") or DEFAULT_MEMORY
 
 
 @contextmanager
