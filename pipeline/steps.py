@@ -459,7 +459,7 @@ def _run_steps(
     on_step: Callable[[str], None] | None,
     steps: dict[str, Callable[..., dict[str, Any]]],
 ) -> PeriodResult:
-    from npd.memory import release_unused
+    from core.memory import release_unused
 
     result = PeriodResult(partition=partition, status="loaded")
     for name, step in steps.items():
