@@ -44,19 +44,6 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
     run_id = f"{step}-{uuid.uuid4().hex[:12]}"
     try:
         yield state
-    except PartitionBlocked as exc:
-        _restore_loaded(settings, partition, step)
-        audit.record_run(
-            settings,
-            partition,
-            run_id=run_id,
-            step=step,
-            status="blocked",
-            message=safe_message(exc),
-            load_id=state.load_id,
-            started_at=started,
-        )
-        raise
     except Exception as exc:
         _restore_loaded(settings, partition, step)
         audit.record_run(
@@ -64,7 +51,7 @@ def recorded(settings: Settings, partition: Partition, step: str) -> Iterator[Ru
             partition,
             run_id=run_id,
             step=step,
-            status="failed",
+            status="blocked" if isinstance(exc, PartitionBlocked) else "failed",
             message=safe_message(exc),
             load_id=state.load_id,
             started_at=started,
