@@ -100,7 +100,7 @@ def test_a_representative_case_meets_the_contract(
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("NPD_BADINPUT_CORPUS") != "1",
-    reason="the whole corpus (380 cases through npd run, about half an hour on 2 cores) runs "
+    reason="the whole corpus (385 cases through npd run, about 45 minutes on 2 cores) runs "
     "in `npd bench badinput`, or here with NPD_BADINPUT_CORPUS=1",
 )
 def test_the_whole_corpus_meets_the_contract(cases: list[Case], tmp_path: Path) -> None:
