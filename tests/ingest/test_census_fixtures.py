@@ -31,14 +31,14 @@ def _period(settings: Settings) -> Path:
     return period
 
 
-def _with_wellformed_identifiers(source: Path, target: Path) -> None:
+def with_wellformed_identifiers(source: Path, target: Path, first: int = 0) -> None:
     """The sample's identifiers are hashes (malformed: every pupil would be quarantined);
-    give each pupil a valid UPN and no former UPN or ULN, leaving the rest of the layout."""
+    give each pupil a valid UPN (serials from `first`, so two pupil files never share one)
+    and no former UPN or ULN, leaving the rest of the layout."""
     with source.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh))
-    header = rows[0]
-    n = len(rows) - 1
-    serial = np.arange(n)
+    header, n = rows[0], len(rows) - 1
+    serial = first + np.arange(n)
     upns = make_upns(np.full(n, 202), 2001 + serial // 1000, np.full(n, 19), serial % 1000)
     for row, upn in zip(rows[1:], upns, strict=True):
         row[header.index("upn")] = str(upn)
@@ -53,7 +53,7 @@ def staged(settings: Settings, shared_fixtures: Path):
     period = _period(settings)
     for path in (shared_fixtures / "school_census").glob("2025_spring_*.csv"):
         if path.name.endswith(("_pupilonroll.csv", "_pupilnolongeronroll.csv")):
-            _with_wellformed_identifiers(path, period / path.name)
+            with_wellformed_identifiers(path, period / path.name)
         else:
             shutil.copy(path, period / path.name)
     return (

@@ -9,13 +9,11 @@ which this test recomputes from the landing copy with pandas."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import shutil
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -25,7 +23,7 @@ from core.partition import Partition
 from ingest.inventory import match_table
 from ingest.spec import load_spec
 from ingest.stage import stage
-from linkage.identifiers import make_upns
+from tests.ingest.test_census_fixtures import with_wellformed_identifiers
 
 YEAR = "2024/25"
 PREFIX = {"autumn": "2024_autumn", "spring": "2025_spring", "summer": "2025_summer"}
@@ -108,28 +106,12 @@ def _return_dir(settings: Settings, term: str) -> Path:
     return folder
 
 
-def _with_wellformed_identifiers(source: Path, target: Path, first: int) -> None:
-    """Give each pupil a valid UPN (serials from `first`, so on- and off-roll pupils never
-    share one) and no former UPN or ULN; every other cell as published."""
-    with source.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh))
-    header, n = rows[0], len(rows) - 1
-    serial = first + np.arange(n)
-    upns = make_upns(np.full(n, 202), 2001 + serial // 1000, np.full(n, 19), serial % 1000)
-    for row, upn in zip(rows[1:], upns, strict=True):
-        row[header.index("upn")] = str(upn)
-        row[header.index("formerupn")] = ""
-        row[header.index("uniquelearnernumber")] = ""
-    with target.open("w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
-
-
 def _land(settings: Settings, fixtures: Path, term: str, wellformed: bool) -> Path:
     folder = _return_dir(settings, term)
     for name in TABLES[term]:
         source = fixtures / "school_census" / f"{PREFIX[term]}_{name}.csv"
         if wellformed and name in PUPILS:
-            _with_wellformed_identifiers(source, folder / source.name, PUPILS.index(name) * 50000)
+            with_wellformed_identifiers(source, folder / source.name, PUPILS.index(name) * 50000)
         else:
             shutil.copy(source, folder / source.name)
     return folder
